@@ -1,0 +1,405 @@
+/* tmpipe — command line. See tmpipe(1).
+ *
+ * Exit status: 0 success, 1 the run failed, 2 usage, configuration or
+ * pipeline validation error. */
+#include "config.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <tmpipe/tmpipe.h>
+
+#include "../config_priv.h"
+#include "../loader_priv.h"
+#include "../params_priv.h"
+#include "../pipeline_priv.h"
+#include "../run_priv.h"
+
+#define EXIT_RUN 1
+#define EXIT_USAGE 2
+
+typedef struct cli {
+	const char **plugin_paths;	/* --plugin-path, NULL-terminated */
+	size_t n_plugin_paths;
+	const char **sets;		/* --set, NULL-terminated */
+	size_t n_sets;
+	const char *config;	/* --config */
+	int threads;		/* -j, -1 unset, 0 all cores */
+	int verbose, quiet;
+	const char *kind;	/* plugins --kind */
+	tm_config conf;
+	tm_log_level level;
+} cli;
+
+static void
+usage(FILE *fp)
+{
+	fputs("Usage: tmpipe [OPTION]... COMMAND [ARG]...\n"
+	      "Quantize a trained network to int8 through a pipeline of "
+	      "plugins.\n"
+	      "\n"
+	      "Commands:\n"
+	      "  run PIPELINE             validate PIPELINE, then run it\n"
+	      "  validate PIPELINE        check PIPELINE and its parameters; "
+	      "run nothing\n"
+	      "  plugins [NAME]           list the plugins found, or show "
+	      "one\n"
+	      "\n"
+	      "Options:\n"
+	      "  -p, --plugin-path=PATH   search PATH (a folder or a .so) "
+	      "first; repeatable\n"
+	      "  -c, --config=FILE        read FILE after the standard "
+	      "configuration files\n"
+	      "  -s, --set=STAGE.KEY=VAL  override a pipeline value, e.g.\n"
+	      "                           --set calibration.data=calib.npy\n"
+	      "      --kind=KIND          plugins: only frontend, observer,\n"
+	      "                           transform or emitter plugins\n"
+	      "  -j, --threads=N          worker threads (default: "
+	      "configuration, else 1)\n"
+	      "  -v, --verbose            say more (per-stage times); "
+	      "repeatable\n"
+	      "  -q, --quiet              print errors only\n"
+	      "  -h, --help               show this help and exit\n"
+	      "  -V, --version            show the version and exit\n"
+	      "\n"
+	      "Exit status: 0 success, 1 the run failed, 2 usage, "
+	      "configuration or\n"
+	      "validation error. See tmpipe(1) and tmpipe-pipeline(5).\n",
+	      fp);
+}
+
+static void
+print_error(const tm_error *err)
+{
+	char buf[TM_ERROR_FILE_MAX + TM_ERROR_MSG_MAX + 64];
+
+	tm_error_format(err, buf, sizeof buf);
+	if (err->file[0])
+		fprintf(stderr, "%s\n", buf);
+	else
+		fprintf(stderr, "tmpipe: %s\n", buf);
+}
+
+static tm_registry *
+open_registry(cli *c, tm_error *err)
+{
+	tm_registry *r = tm_registry_new();
+
+	if (!r) {
+		tm_error_set(err, TM_ERR_NOMEM, "out of memory");
+		return NULL;
+	}
+	if (tm_registry_scan(r, c->plugin_paths, &c->conf.plugin_paths,
+			     TM_PLUGINDIR, err)) {
+		tm_registry_free(r);
+		return NULL;
+	}
+	if (c->level >= TM_LOG_VERBOSE)
+		for (size_t i = 0; i < r->n; i++) {
+			const tm_plugin *p = r->v[i];
+
+			if (p->shadowed_by)
+				fprintf(stderr, "tmpipe: %s is shadowed by "
+					"%s\n", p->path, p->shadowed_by->path);
+		}
+	return r;
+}
+
+static void
+stage_hook(void *user, const char *stage, double secs)
+{
+	cli *c = user;
+
+	if (c->level >= TM_LOG_VERBOSE)
+		fprintf(stderr, "tmpipe: %-28s %9.3f ms\n", stage,
+			secs * 1e3);
+}
+
+static int
+cmd_pipeline(cli *c, const char *path, int run)
+{
+	tm_error err;
+	tm_registry *r;
+	tm_pipeline *pl = NULL;
+	tm_run_summary sum;
+	int rc = 0;
+
+	tm_error_clear(&err);
+	r = open_registry(c, &err);
+	if (!r) {
+		print_error(&err);
+		return EXIT_USAGE;
+	}
+	if (tm_pipeline_load(path, r, c->sets, &pl, &err)) {
+		print_error(&err);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	if (!run) {
+		if (c->level >= TM_LOG_INFO)
+			printf("%s: valid (%zu transform%s, %zu emitter%s)\n",
+			       path, pl->n_transforms,
+			       pl->n_transforms == 1 ? "" : "s",
+			       pl->n_emitters, pl->n_emitters == 1 ? "" : "s");
+		goto out;
+	}
+	if (tm_pipeline_run(pl, stage_hook, c, &sum, NULL, &err)) {
+		print_error(&err);
+		fprintf(stderr, "tmpipe: run failed; no output was written\n");
+		rc = EXIT_RUN;
+		goto out;
+	}
+	if (c->level >= TM_LOG_INFO) {
+		printf("tmpipe: %zu stages in %.3f s; %zu tensors observed "
+		       "over %zu samples (%zu fixed range); %zu file%s "
+		       "written\n", sum.stages, sum.seconds,
+		       sum.tensors_observed, sum.samples, sum.tensors_fixed,
+		       sum.files_written, sum.files_written == 1 ? "" : "s");
+		for (size_t i = 0; i < pl->n_emitters; i++) {
+			const char *p = tm_params_get_string(
+				pl->emitters[i].params, "path");
+
+			if (p)
+				printf("  %s\n", p);
+		}
+	}
+out:
+	tm_pipeline_free(pl);
+	tm_registry_free(r);
+	return rc;
+}
+
+static void
+print_param(const tm_param_spec *sp, int indent)
+{
+	printf("%*s%-12s %-10s", indent, "", sp->name,
+	       tm_param_type_name(sp->type));
+	if (sp->flags & TM_PARAM_REQUIRED)
+		printf(" required");
+	else if (sp->def)
+		printf(" default %s", sp->def);
+	if (sp->flags & TM_PARAM_HAS_MIN)
+		printf(" min %.15g", sp->min);
+	if (sp->flags & TM_PARAM_HAS_MAX)
+		printf(" max %.15g", sp->max);
+	if (sp->choices) {
+		printf(" one of");
+		for (const char *const *ch = sp->choices; *ch; ch++)
+			printf("%s%s", ch == sp->choices ? " " : ", ", *ch);
+	}
+	printf("\n%*s%s\n", indent + 4, "", sp->help ? sp->help : "");
+	if (sp->type == TM_PARAM_LIST || sp->type == TM_PARAM_MAP)
+		for (const tm_param_spec *f = sp->fields; f && f->name; f++)
+			print_param(f, indent + 4);
+}
+
+static int
+kind_from_name(const char *s, tm_plugin_kind *k)
+{
+	for (int i = TM_PLUGIN_FRONTEND; i < TM_PLUGIN_KIND_COUNT; i++)
+		if (strcmp(s, tm_plugin_kind_name((tm_plugin_kind)i)) == 0) {
+			*k = (tm_plugin_kind)i;
+			return 0;
+		}
+	return -1;
+}
+
+static int
+cmd_plugins(cli *c, const char *name)
+{
+	tm_plugin_kind kind = 0;
+	tm_registry *r;
+	tm_error err;
+	int rc = 0;
+
+	if (c->kind && kind_from_name(c->kind, &kind)) {
+		fprintf(stderr, "tmpipe: --kind: '%s' is not one of frontend, "
+			"observer, transform, emitter\n", c->kind);
+		return EXIT_USAGE;
+	}
+	tm_error_clear(&err);
+	r = open_registry(c, &err);
+	if (!r) {
+		print_error(&err);
+		return EXIT_USAGE;
+	}
+	if (name) {
+		const tm_plugin *p;
+
+		if (tm_registry_find(r, name, kind, &p, &err)) {
+			print_error(&err);
+			rc = EXIT_USAGE;
+			goto out;
+		}
+		printf("name:        %s\n", p->desc->name);
+		printf("kind:        %s\n", tm_plugin_kind_name(p->desc->kind));
+		printf("version:     %s\n", p->desc->version);
+		printf("description: %s\n", p->desc->description);
+		printf("file:        %s\n", p->path);
+		printf("plugin ABI:  %u.%u\n", (unsigned)p->desc->abi_major,
+		       (unsigned)p->desc->abi_minor);
+		printf("parameters:%s\n",
+		       p->desc->params && p->desc->params[0].name ? ""
+								  : " none");
+		for (const tm_param_spec *sp = p->desc->params; sp && sp->name;
+		     sp++)
+			print_param(sp, 2);
+		goto out;
+	}
+	printf("%-12s %-10s %-8s %s\n", "NAME", "KIND", "VERSION", "FILE");
+	for (size_t i = 0; i < r->n; i++) {
+		const tm_plugin *p = r->v[i];
+
+		if (!p->desc || p->shadowed_by ||
+		    (kind && p->desc->kind != kind))
+			continue;
+		printf("%-12s %-10s %-8s %s%s\n", p->name,
+		       tm_plugin_kind_name(p->desc->kind), p->desc->version,
+		       p->path, p->duplicate ? " (duplicate: unusable)" : "");
+	}
+	for (size_t i = 0; i < r->n; i++) {
+		const tm_plugin *p = r->v[i];
+
+		if (p->desc)
+			continue;
+		fprintf(stderr, "tmpipe: not loaded: ");
+		print_error(&p->error);
+	}
+out:
+	tm_registry_free(r);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "plugin-path", required_argument, NULL, 'p' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "set", required_argument, NULL, 's' },
+		{ "kind", required_argument, NULL, 'k' },
+		{ "threads", required_argument, NULL, 'j' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	cli c;
+	tm_error err;
+	const char *cmd;
+	int opt, rc = EXIT_USAGE;
+
+	memset(&c, 0, sizeof c);
+	c.threads = -1;
+	tm_config_init(&c.conf);
+	/* argv outlives everything: keep pointers into it. */
+	c.plugin_paths = calloc((size_t)argc + 1, sizeof *c.plugin_paths);
+	c.sets = calloc((size_t)argc + 1, sizeof *c.sets);
+	if (!c.plugin_paths || !c.sets) {
+		fprintf(stderr, "tmpipe: out of memory\n");
+		goto out;
+	}
+	while ((opt = getopt_long(argc, argv, "p:c:s:j:vqhV", opts, NULL)) !=
+	       -1) {
+		char *end;
+
+		switch (opt) {
+		case 'p':
+			c.plugin_paths[c.n_plugin_paths++] = optarg;
+			break;
+		case 'c':
+			c.config = optarg;
+			break;
+		case 's':
+			c.sets[c.n_sets++] = optarg;
+			break;
+		case 'k':
+			c.kind = optarg;
+			break;
+		case 'j':
+			c.threads = (int)strtol(optarg, &end, 10);
+			if (*end || end == optarg || c.threads < 0 ||
+			    c.threads > 256) {
+				fprintf(stderr, "tmpipe: --threads: '%s' is "
+					"not an integer between 0 and 256\n",
+					optarg);
+				goto out;
+			}
+			break;
+		case 'v':
+			c.verbose++;
+			break;
+		case 'q':
+			c.quiet = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			rc = 0;
+			goto out;
+		case 'V':
+			printf("tmpipe %s (plugin ABI %d.%d)\n", tm_version(),
+			       TM_PLUGIN_ABI_MAJOR, TM_PLUGIN_ABI_MINOR);
+			rc = 0;
+			goto out;
+		default:
+			fprintf(stderr, "Try 'tmpipe --help'.\n");
+			goto out;
+		}
+	}
+	tm_error_clear(&err);
+	if (tm_config_load_default(&c.conf, TM_SYSCONFDIR, &err) ||
+	    (c.config && tm_config_load_file(&c.conf, c.config, &err))) {
+		print_error(&err);
+		goto out;
+	}
+	/* The command line wins over every file. */
+	c.level = c.conf.log_level;
+	if (c.verbose)
+		c.level = c.verbose > 1 ? TM_LOG_DEBUG : TM_LOG_VERBOSE;
+	if (c.quiet)
+		c.level = TM_LOG_QUIET;
+	if (c.threads == 0) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+		c.conf.threads = cpus < 1 ? 1 : cpus > 256 ? 256 : (int)cpus;
+	}
+	else if (c.threads > 0)
+		c.conf.threads = c.threads;
+	if (c.level >= TM_LOG_DEBUG)
+		for (size_t i = 0; i < c.conf.files.n; i++)
+			fprintf(stderr, "tmpipe: read %s\n", c.conf.files.v[i]);
+
+	if (optind >= argc) {
+		fprintf(stderr, "tmpipe: missing command (run, validate or "
+			"plugins)\nTry 'tmpipe --help'.\n");
+		goto out;
+	}
+	cmd = argv[optind++];
+	if (strcmp(cmd, "run") == 0 || strcmp(cmd, "validate") == 0) {
+		if (argc - optind != 1) {
+			fprintf(stderr, "tmpipe: %s takes one pipeline file\n"
+				"Try 'tmpipe --help'.\n", cmd);
+			goto out;
+		}
+		rc = cmd_pipeline(&c, argv[optind], cmd[0] == 'r');
+	} else if (strcmp(cmd, "plugins") == 0) {
+		if (argc - optind > 1) {
+			fprintf(stderr, "tmpipe: plugins takes at most one "
+				"name\nTry 'tmpipe --help'.\n");
+			goto out;
+		}
+		rc = cmd_plugins(&c, optind < argc ? argv[optind] : NULL);
+	} else {
+		fprintf(stderr, "tmpipe: unknown command '%s' (commands: run, "
+			"validate, plugins)\nTry 'tmpipe --help'.\n", cmd);
+	}
+out:
+	free(c.plugin_paths);
+	free(c.sets);
+	tm_config_fini(&c.conf);
+	return rc;
+}

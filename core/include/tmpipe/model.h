@@ -1,0 +1,170 @@
+/* tmpipe — the model: named tensors and nodes in topological order.
+ *
+ * Frontends build a tm_model; transforms rewrite it; calibration attaches
+ * ranges to activation tensors; the core's quantize pass attaches int8
+ * data and requantizers; emitters read it.
+ *
+ * Shapes: a constant tensor (weight, bias) has its full shape. An
+ * activation tensor has the shape of ONE sample, without the batch
+ * dimension; the interpreter runs batches with a leading N.
+ *
+ * The structures are public so emitters can read them without an accessor
+ * per field. Plugins treat them as read-only except through the functions
+ * below. New fields are only appended (and bump TM_PLUGIN_ABI_MINOR).
+ */
+#ifndef TMPIPE_MODEL_H
+#define TMPIPE_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <tmpipe/error.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TM_MAX_DIMS 8
+
+typedef enum tm_dtype {
+	TM_DTYPE_F32 = 1,
+	TM_DTYPE_I8,
+	TM_DTYPE_I32
+} tm_dtype;
+
+typedef enum tm_tensor_kind {
+	TM_TENSOR_INPUT = 1,	/* a model input (activation) */
+	TM_TENSOR_ACT,		/* produced by a node (activation) */
+	TM_TENSOR_CONST		/* weight, bias: has data */
+} tm_tensor_kind;
+
+typedef enum tm_op {
+	TM_OP_DENSE = 1,	/* y = x W^T + b; W [out, in] (PyTorch Linear) */
+	TM_OP_RELU,
+	TM_OP_SIGMOID,
+	TM_OP_COUNT
+} tm_op;
+
+/* Quantization of one tensor. */
+typedef enum tm_qscheme {
+	TM_QSCHEME_NONE = 0,
+	TM_QSCHEME_PER_TENSOR,
+	TM_QSCHEME_PER_CHANNEL
+} tm_qscheme;
+
+/* Scales are computed and kept in double: every derived integer (bias,
+ * requantizer) comes from these doubles, so the known answers of
+ * QUANT.md hold exactly. Emitters print them rounded once to float32. */
+typedef struct tm_qparams {
+	tm_qscheme scheme;
+	double scale;		/* PER_TENSOR */
+	int32_t zero_point;	/* PER_TENSOR */
+	double *scales;		/* PER_CHANNEL: one per channel along axis */
+	int32_t *zero_points;	/* PER_CHANNEL */
+	size_t n_channels;
+	int axis;
+} tm_qparams;
+
+typedef struct tm_tensor {
+	char *name;
+	tm_tensor_kind kind;
+	tm_dtype dtype;			/* of the float model: F32 */
+	int ndim;
+	int64_t shape[TM_MAX_DIMS];
+	float *data;			/* CONST only: C order */
+
+	/* Calibration (activations). */
+	int has_range;
+	float lo, hi;			/* observed clipping range */
+	int fixed_range;		/* set by the op (sigmoid output):
+					 * not observed */
+	char *observer;			/* name of the observer used, or NULL */
+
+	/* Quantization (set by the core's quantize pass). */
+	tm_qparams q;
+	int8_t *q8;			/* CONST weights */
+	int32_t *q32;			/* CONST biases */
+
+	void *reserved[4];
+} tm_tensor;
+
+typedef struct tm_node {
+	char *name;
+	tm_op op;
+	size_t n_inputs, n_outputs;
+	size_t *inputs;			/* indices into model->tensors */
+	size_t *outputs;
+
+	/* Set by the quantize pass for nodes that requantize (Dense):
+	 * one (multiplier, shift) per output channel when the weights are
+	 * per channel, else one. shift > 0 is a right shift. The output
+	 * clamp folds a following ReLU. */
+	size_t n_requant;
+	int32_t *multiplier;
+	int32_t *shift;
+	int32_t act_min, act_max;
+	/* Index of the tensor whose quantization the node writes: its own
+	 * output, or the output of a ReLU folded into it. */
+	size_t requant_out;
+	int fused_relu;			/* a following ReLU is folded */
+	int8_t *lut;			/* sigmoid: 256 entries indexed by
+					 * (uint8_t)(x_q + 128) */
+
+	void *reserved[4];
+} tm_node;
+
+typedef struct tm_model {
+	size_t n_tensors, n_nodes;
+	tm_tensor **tensors;
+	tm_node **nodes;		/* topological order */
+	size_t n_inputs, n_outputs;
+	size_t *inputs, *outputs;	/* tensor indices */
+	char *source;			/* where the model came from */
+	void *reserved[4];
+} tm_model;
+
+TM_API const char *tm_op_name(tm_op op);
+/* Parses a layer name as written in pipelines ("dense", "relu", ...). */
+TM_API tm_status tm_op_from_name(const char *name, tm_op *op);
+
+TM_API tm_model *tm_model_new(void);
+TM_API void tm_model_free(tm_model *m);
+
+TM_API tm_tensor *tm_model_find_tensor(const tm_model *m, const char *name);
+/* Index of the tensor, or (size_t)-1. */
+TM_API size_t tm_model_tensor_index(const tm_model *m, const char *name);
+
+/* Declares a model input of the given per-sample shape. */
+TM_API tm_status tm_model_add_input(tm_model *m, const char *name, int ndim,
+				    const int64_t *shape, tm_error *err);
+
+/* Adds a constant, copying data (C order, prod(shape) floats). Every value
+ * must be finite: a NaN or Inf is an error naming the tensor. */
+TM_API tm_status tm_model_add_const(tm_model *m, const char *name, int ndim,
+				    const int64_t *shape, const float *data,
+				    tm_error *err);
+
+/* Adds a node after all others. Inputs must already exist (the model is
+ * built in topological order); outputs are created as activation tensors
+ * and must not exist. inputs[0] is the data input; Dense takes
+ * (x, weight[, bias]). The new node is returned in *out when out is not
+ * NULL. */
+TM_API tm_status tm_model_add_node(tm_model *m, const char *name, tm_op op,
+				   const char *const *inputs, size_t n_inputs,
+				   const char *const *outputs,
+				   size_t n_outputs, tm_node **out,
+				   tm_error *err);
+
+/* Marks the model outputs (tensors no node consumes, when none are
+ * declared), checks every node's operands and infers every activation
+ * shape. Errors name the node and the tensors involved. */
+TM_API tm_status tm_model_finalize(tm_model *m, tm_error *err);
+
+/* Number of elements of a tensor's shape (one sample for activations). */
+TM_API size_t tm_tensor_numel(const tm_tensor *t);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,64 @@
+/* tmpipe — reading NumPy .npy files.
+ *
+ * Format: NumPy's "NEP 1" .npy, versions 1.0 and 2.0 (and 3.0, whose
+ * header is UTF-8): magic "\x93NUMPY", major, minor, header length
+ * (uint16 LE for 1.0, uint32 LE for 2.0/3.0), then a Python dict literal
+ * with 'descr', 'fortran_order' and 'shape', padded with spaces to a
+ * multiple of 64 bytes and ended by '\n'.
+ *
+ * Accepted: little-endian float32 ('<f4') and float64 ('<f8'), C order.
+ * Values are converted to float32. Anything else is refused with a
+ * message naming the file and what was found.
+ */
+#ifndef TMPIPE_NPY_H
+#define TMPIPE_NPY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <tmpipe/error.h>
+#include <tmpipe/model.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A whole array in memory. */
+typedef struct tm_npy {
+	int ndim;
+	int64_t shape[TM_MAX_DIMS];
+	size_t numel;
+	float *data;		/* numel floats, C order; owned */
+} tm_npy;
+
+/* Loads path into a (which it initialises). On failure a holds nothing
+ * and err names the file. */
+TM_API tm_status tm_npy_load(const char *path, tm_npy *a, tm_error *err);
+/* Frees a's data. NULL-safe. */
+TM_API void tm_npy_fini(tm_npy *a);
+
+/* A streaming reader: the header, then the data a few rows at a time, so
+ * a calibration set of any size is read in bounded memory. */
+typedef struct tm_npy_reader tm_npy_reader;
+
+TM_API tm_npy_reader *tm_npy_open(const char *path, tm_error *err);
+TM_API void tm_npy_close(tm_npy_reader *r);	/* NULL-safe */
+TM_API int tm_npy_ndim(const tm_npy_reader *r);
+TM_API const int64_t *tm_npy_shape(const tm_npy_reader *r);
+/* Elements in one row: the product of shape[1:] (1 for a 1-D array). */
+TM_API size_t tm_npy_row_numel(const tm_npy_reader *r);
+/* Rows: shape[0] (1 for a 0-D array). */
+TM_API size_t tm_npy_rows(const tm_npy_reader *r);
+/* Reads up to max_rows next rows into dst (max_rows * row_numel floats),
+ * stores the count in *got (0 at the end). A short or unreadable file is
+ * an error naming the file and the row. */
+TM_API tm_status tm_npy_read_rows(tm_npy_reader *r, float *dst,
+				  size_t max_rows, size_t *got, tm_error *err);
+/* Back to the first row (for observers that need another pass). */
+TM_API tm_status tm_npy_rewind(tm_npy_reader *r, tm_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,29 @@
+/* tmpipe — the float reference interpreter (ONNX semantics).
+ *
+ * Runs a finalized model on a batch of samples and keeps every activation
+ * tensor of the batch, so calibration can observe them all. Buffers are
+ * allocated once for the largest batch and reused. */
+#ifndef TMPIPE_INTERP_PRIV_H
+#define TMPIPE_INTERP_PRIV_H
+
+#include <tmpipe/model.h>
+
+#include "util_priv.h"
+
+typedef struct tm_interp tm_interp;
+
+TM_PRIV tm_interp *tm_priv_interp_new(const tm_model *m, size_t max_batch,
+				      tm_error *err);
+TM_PRIV void tm_priv_interp_free(tm_interp *it);
+
+/* Input i's buffer: max_batch × numel floats to fill before run. */
+TM_PRIV float *tm_priv_interp_input(tm_interp *it, size_t i);
+
+/* Runs n <= max_batch samples. */
+TM_PRIV tm_status tm_priv_interp_run(tm_interp *it, size_t n, tm_error *err);
+
+/* Tensor t's values for the last run: n × numel floats, or NULL for
+ * constants. */
+TM_PRIV const float *tm_priv_interp_tensor(const tm_interp *it, size_t t);
+
+#endif

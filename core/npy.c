@@ -1,0 +1,900 @@
+/* tmpipe — reading NumPy .npy files (see npy.h for the format). */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <tmpipe/npy.h>
+
+#define NPY_MAGIC "\x93NUMPY"
+#define NPY_MAGIC_LEN 6
+/* numpy itself refuses headers over 10000 bytes by default; a little more
+ * room costs nothing and still keeps a hostile length from allocating. */
+#define NPY_HEADER_MAX (1024 * 1024)
+/* Keys and dtype strings are short ('<f4', 'fortran_order'). */
+#define NPY_STR_MAX 64
+/* float64 is converted through a buffer of this many values, so reading
+ * needs no memory proportional to the file. */
+#define F8_CHUNK 512
+/* Room for "(d, d, ...)" with TM_MAX_DIMS 64-bit dimensions. */
+#define SHAPE_STR_MAX (TM_MAX_DIMS * 22 + 4)
+
+struct tm_npy_reader {
+	FILE *fp;
+	char *path;		/* for messages */
+	char descr[NPY_STR_MAX];
+	int ndim;
+	int64_t shape[TM_MAX_DIMS];
+	size_t elsize;		/* 4 ('<f4') or 8 ('<f8') */
+	size_t numel, rows, row_numel;
+	off_t data_off;		/* where row 0 starts */
+	size_t next_row;
+	/* After a failed read the file position is not that of next_row;
+	 * the next read seeks there first. */
+	int need_seek;
+};
+
+enum {
+	KEY_DESCR = 1,
+	KEY_FORTRAN = 2,
+	KEY_SHAPE = 4
+};
+
+/* The header dict being parsed: a cursor over its bytes and what has been
+ * found so far. */
+struct hdr {
+	const char *p, *end;
+	const char *path;
+	tm_error *err;
+	unsigned seen;		/* KEY_ bits */
+	char descr[NPY_STR_MAX];
+	int fortran;
+	size_t ndim;		/* may exceed TM_MAX_DIMS; refused later */
+	int64_t shape[TM_MAX_DIMS];
+};
+
+static tm_status bad_header(struct hdr *h, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static tm_status
+bad_header(struct hdr *h, const char *fmt, ...)
+{
+	char msg[TM_ERROR_MSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	return tm_error_set_at(h->err, TM_ERR_PARSE, h->path, 0, 0,
+			       "malformed .npy header: %s", msg);
+}
+
+/* Copies s for a message, writing bytes outside printable ASCII as \xNN
+ * so a hostile file cannot put control characters on the terminal. */
+static const char *
+escape(const char *s, char *buf, size_t size)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = 0;
+
+	for (; *s && n + 5 < size; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c >= 0x20 && c < 0x7f && c != '\\') {
+			buf[n++] = (char)c;
+			continue;
+		}
+		buf[n++] = '\\';
+		buf[n++] = 'x';
+		buf[n++] = hex[c >> 4];
+		buf[n++] = hex[c & 15];
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+/* numpy's spelling: "()", "(3,)", "(4, 2)". */
+static const char *
+format_shape(int ndim, const int64_t *shape, char *buf, size_t size)
+{
+	size_t n;
+
+	n = (size_t)snprintf(buf, size, "(");
+	for (int i = 0; i < ndim && n < size; i++)
+		n += (size_t)snprintf(buf + n, size - n, "%s%lld",
+				      i ? ", " : "", (long long)shape[i]);
+	if (n < size)
+		snprintf(buf + n, size - n, ndim == 1 ? ",)" : ")");
+	return buf;
+}
+
+static int
+is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' ||
+	       c == '\v';
+}
+
+static void
+skip_space(struct hdr *h)
+{
+	while (h->p < h->end && is_space(*h->p))
+		h->p++;
+}
+
+static int
+at(const struct hdr *h, char c)
+{
+	return h->p < h->end && *h->p == c;
+}
+
+static int
+at_digit(const struct hdr *h)
+{
+	return h->p < h->end && *h->p >= '0' && *h->p <= '9';
+}
+
+/* A Python string literal in single or double quotes. Control bytes are
+ * refused: a NUL would silently cut the string short ('<f4\0junk'). */
+static tm_status
+parse_string(struct hdr *h, char *out, size_t size)
+{
+	char quote = *h->p++;
+	size_t n = 0;
+
+	for (;;) {
+		char c;
+
+		if (h->p >= h->end)
+			return bad_header(h, "unterminated string");
+		c = *h->p++;
+		if (c == quote)
+			break;
+		if (c == '\\') {
+			if (h->p >= h->end)
+				return bad_header(h, "unterminated string");
+			c = *h->p++;
+		}
+		if ((unsigned char)c < 0x20)
+			return bad_header(h, "control byte 0x%02x in a string",
+					  (unsigned)(unsigned char)c);
+		if (n + 1 >= size)
+			return bad_header(h, "string longer than %zu bytes",
+					  size - 1);
+		out[n++] = c;
+	}
+	out[n] = '\0';
+	return TM_OK;
+}
+
+static int
+is_ident(char c)
+{
+	return c == '_' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+	       (c >= 'A' && c <= 'Z');
+}
+
+/* True or False, not followed by more of an identifier (Falsey). */
+static int
+parse_word(struct hdr *h, const char *word)
+{
+	size_t n = strlen(word);
+
+	if ((size_t)(h->end - h->p) < n || memcmp(h->p, word, n) != 0)
+		return 0;
+	if (h->p + n < h->end && is_ident(h->p[n]))
+		return 0;
+	h->p += n;
+	return 1;
+}
+
+static tm_status
+parse_dim(struct hdr *h)
+{
+	int64_t v = 0;
+
+	if (at(h, '-'))
+		return bad_header(h, "'shape' has a negative dimension");
+	if (!at_digit(h))
+		return bad_header(h, "'shape' must be a tuple of non-negative "
+				  "integers");
+	while (at_digit(h)) {
+		int d = *h->p++ - '0';
+
+		if (v > (INT64_MAX - d) / 10)
+			return bad_header(h, "'shape' has a dimension too "
+					  "large for 64 bits");
+		v = v * 10 + d;
+	}
+	/* Python 2's numpy wrote longs as 3L. */
+	if (at(h, 'L') || at(h, 'l'))
+		h->p++;
+	if (h->ndim < TM_MAX_DIMS)
+		h->shape[h->ndim] = v;
+	h->ndim++;
+	return TM_OK;
+}
+
+static tm_status
+parse_shape(struct hdr *h)
+{
+	tm_status st;
+
+	if (!at(h, '('))
+		return bad_header(h, "'shape' must be a tuple such as (4, 2)");
+	h->p++;
+	for (;;) {
+		skip_space(h);
+		if (at(h, ')'))
+			break;
+		if ((st = parse_dim(h)) != TM_OK)
+			return st;
+		skip_space(h);
+		if (at(h, ',')) {
+			h->p++;
+			continue;
+		}
+		if (at(h, ')'))
+			break;
+		return bad_header(h, "'shape' must be a tuple of non-negative "
+				  "integers");
+	}
+	h->p++;
+	return TM_OK;
+}
+
+static tm_status
+parse_value(struct hdr *h, unsigned key)
+{
+	switch (key) {
+	case KEY_DESCR:
+		if (at(h, '['))
+			return tm_error_set_at(h->err, TM_ERR_UNSUPPORTED,
+					       h->path, 0, 0,
+					       "structured dtypes are not "
+					       "supported; save each field as "
+					       "its own float32 array");
+		if (!at(h, '\'') && !at(h, '"'))
+			return bad_header(h, "'descr' must be a string such "
+					  "as '<f4'");
+		return parse_string(h, h->descr, sizeof h->descr);
+	case KEY_FORTRAN:
+		if (parse_word(h, "True"))
+			h->fortran = 1;
+		else if (parse_word(h, "False"))
+			h->fortran = 0;
+		else
+			return bad_header(h, "'fortran_order' must be True or "
+					  "False");
+		return TM_OK;
+	default:
+		return parse_shape(h);
+	}
+}
+
+/* One "'key': value" entry. */
+static tm_status
+parse_entry(struct hdr *h, unsigned *key)
+{
+	char name[NPY_STR_MAX], esc[4 * NPY_STR_MAX + 1];
+	tm_status st;
+
+	if (!at(h, '\'') && !at(h, '"'))
+		return bad_header(h, "expected a quoted key or '}'");
+	if ((st = parse_string(h, name, sizeof name)) != TM_OK)
+		return st;
+	escape(name, esc, sizeof esc);
+	if (strcmp(name, "descr") == 0)
+		*key = KEY_DESCR;
+	else if (strcmp(name, "fortran_order") == 0)
+		*key = KEY_FORTRAN;
+	else if (strcmp(name, "shape") == 0)
+		*key = KEY_SHAPE;
+	else
+		return bad_header(h, "unexpected key '%s' (the keys are "
+				  "'descr', 'fortran_order' and 'shape')",
+				  esc);
+	if (h->seen & *key)
+		return bad_header(h, "key '%s' appears twice", esc);
+	h->seen |= *key;
+	skip_space(h);
+	if (!at(h, ':'))
+		return bad_header(h, "expected ':' after '%s'", esc);
+	h->p++;
+	skip_space(h);
+	return parse_value(h, *key);
+}
+
+static const char *
+key_name(unsigned key)
+{
+	switch (key) {
+	case KEY_DESCR:
+		return "descr";
+	case KEY_FORTRAN:
+		return "fortran_order";
+	case KEY_SHAPE:
+		return "shape";
+	default:
+		return "?";
+	}
+}
+
+/* The header is a Python dict literal; only the subset numpy writes (and
+ * reasonable hand edits of it: either quotes, any order, any spacing, a
+ * trailing comma) is accepted. */
+static tm_status
+parse_dict(struct hdr *h)
+{
+	static const unsigned keys[] = { KEY_DESCR, KEY_FORTRAN, KEY_SHAPE };
+	tm_status st;
+	unsigned key = 0;
+
+	skip_space(h);
+	if (!at(h, '{'))
+		return bad_header(h, "it is not a dict (no '{')");
+	h->p++;
+	for (;;) {
+		skip_space(h);
+		if (at(h, '}'))
+			break;
+		if ((st = parse_entry(h, &key)) != TM_OK)
+			return st;
+		skip_space(h);
+		if (at(h, ',')) {
+			h->p++;
+			continue;
+		}
+		if (at(h, '}'))
+			break;
+		return bad_header(h, "expected ',' or '}' after the value "
+				  "of '%s'", key_name(key));
+	}
+	h->p++;
+	skip_space(h);
+	if (h->p != h->end)
+		return bad_header(h, "unexpected bytes after the closing '}'");
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+		if (!(h->seen & keys[i]))
+			return bad_header(h, "missing key '%s'",
+					  key_name(keys[i]));
+	return TM_OK;
+}
+
+/* " (int8)" for '|i1': what numpy calls the dtype, for the message. */
+static void
+describe_descr(const char *descr, char *buf, size_t size)
+{
+	const char *s = descr;
+	unsigned bytes = 0;
+	char kind;
+
+	buf[0] = '\0';
+	if (*s == '<' || *s == '>' || *s == '|' || *s == '=')
+		s++;
+	kind = *s;
+	if (!kind)
+		return;
+	for (s++; *s >= '0' && *s <= '9' && bytes < 1000; s++)
+		bytes = bytes * 10 + (unsigned)(*s - '0');
+	switch (kind) {
+	case 'b':
+		snprintf(buf, size, " (bool)");
+		break;
+	case 'i':
+	case 'u':
+	case 'f':
+	case 'c':
+		if (*s || bytes == 0 || bytes >= 1000)
+			return;
+		snprintf(buf, size, " (%s%u)",
+			 kind == 'i' ? "int" : kind == 'u' ? "uint" :
+			 kind == 'f' ? "float" : "complex", bytes * 8);
+		break;
+	case 'O':
+		snprintf(buf, size, " (Python objects)");
+		break;
+	case 'U':
+		snprintf(buf, size, " (unicode strings)");
+		break;
+	case 'S':
+	case 'a':
+		snprintf(buf, size, " (byte strings)");
+		break;
+	case 'V':
+		snprintf(buf, size, " (raw bytes)");
+		break;
+	case 'M':
+		snprintf(buf, size, " (datetime64)");
+		break;
+	case 'm':
+		snprintf(buf, size, " (timedelta64)");
+		break;
+	default:
+		break;
+	}
+}
+
+static tm_status
+check_dtype(tm_npy_reader *r, const char *descr, tm_error *err)
+{
+	char esc[4 * NPY_STR_MAX + 1], what[32];
+
+	if (strcmp(descr, "<f4") == 0) {
+		r->elsize = 4;
+		return TM_OK;
+	}
+	if (strcmp(descr, "<f8") == 0) {
+		r->elsize = 8;
+		return TM_OK;
+	}
+	escape(descr, esc, sizeof esc);
+	if (strcmp(descr, ">f4") == 0 || strcmp(descr, ">f8") == 0)
+		return tm_error_set_at(err, TM_ERR_UNSUPPORTED, r->path, 0, 0,
+				       "big-endian data ('%s') is not "
+				       "supported; convert with "
+				       "arr.astype('<f4')", esc);
+	describe_descr(descr, what, sizeof what);
+	return tm_error_set_at(err, TM_ERR_UNSUPPORTED, r->path, 0, 0,
+			       "unsupported dtype '%s'%s; only '<f4' (float32) "
+			       "and '<f8' (float64) are supported; convert "
+			       "with arr.astype('<f4')", esc, what);
+}
+
+/* Sets numel, rows and row_numel, refusing a shape whose byte size does
+ * not fit in size_t or off_t. Zero dimensions are skipped in the product
+ * so that (0, 2^62) is refused too: its rows would be absurd buffers. */
+static tm_status
+check_shape(tm_npy_reader *r, tm_error *err)
+{
+	uint64_t limit = SIZE_MAX < INT64_MAX ? SIZE_MAX : INT64_MAX;
+	uint64_t bytes = r->elsize;
+	char sh[SHAPE_STR_MAX];
+
+	for (int i = 0; i < r->ndim; i++) {
+		uint64_t d = (uint64_t)r->shape[i];
+
+		if (d && bytes > limit / d)
+			return tm_error_set_at(err, TM_ERR_PARSE, r->path, 0,
+					       0, "shape %s is too large "
+					       "(its byte size overflows)",
+					       format_shape(r->ndim, r->shape,
+							    sh, sizeof sh));
+		if (d)
+			bytes *= d;
+	}
+	r->numel = 1;
+	r->row_numel = 1;
+	r->rows = 1;
+	for (int i = 0; i < r->ndim; i++) {
+		r->numel *= (size_t)r->shape[i];
+		if (i > 0)
+			r->row_numel *= (size_t)r->shape[i];
+	}
+	if (r->ndim > 0)
+		r->rows = (size_t)r->shape[0];
+	return TM_OK;
+}
+
+static tm_status
+read_header(tm_npy_reader *r, tm_error *err)
+{
+	unsigned char pre[12];
+	struct hdr h;
+	char *buf = NULL;
+	size_t n, pre_len, hlen;
+	unsigned major, minor;
+	tm_status st;
+
+	n = fread(pre, 1, 8, r->fp);
+	if (n < 8 && ferror(r->fp))
+		return tm_error_set_at(err, TM_ERR_IO, r->path, 0, 0,
+				       "read error: %s", strerror(errno));
+	if (n == 0)
+		return tm_error_set_at(err, TM_ERR_PARSE, r->path, 0, 0,
+				       "not a .npy file (it is empty)");
+	if (memcmp(pre, NPY_MAGIC, n < NPY_MAGIC_LEN ? n : NPY_MAGIC_LEN)) {
+		if (n >= 4 && memcmp(pre, "PK\x03\x04", 4) == 0)
+			return tm_error_set_at(err, TM_ERR_PARSE, r->path, 0,
+					       0, "not a .npy file (it looks "
+					       "like a .npz archive; save "
+					       "each array with numpy.save)");
+		return tm_error_set_at(err, TM_ERR_PARSE, r->path, 0, 0,
+				       "not a .npy file (it does not start "
+				       "with \\x93NUMPY)");
+	}
+	if (n < 8)
+		return tm_error_set_at(err, TM_ERR_PARSE, r->path, 0, 0,
+				       "truncated header: the file ends "
+				       "after %zu bytes", n);
+	major = pre[6];
+	minor = pre[7];
+	if (major < 1 || major > 3 || minor != 0)
+		return tm_error_set_at(err, TM_ERR_UNSUPPORTED, r->path, 0, 0,
+				       ".npy format version %u.%u is not "
+				       "supported (only 1.0, 2.0 and 3.0)",
+				       major, minor);
+	pre_len = major == 1 ? 10 : 12;
+	n = fread(pre + 8, 1, pre_len - 8, r->fp);
+	if (n < pre_len - 8 && ferror(r->fp))
+		return tm_error_set_at(err, TM_ERR_IO, r->path, 0, 0,
+				       "read error: %s", strerror(errno));
+	if (n < pre_len - 8)
+		return tm_error_set_at(err, TM_ERR_PARSE, r->path, 0, 0,
+				       "truncated header: the file ends "
+				       "after %zu bytes", 8 + n);
+	hlen = (size_t)pre[8] | (size_t)pre[9] << 8;
+	if (major > 1)
+		hlen |= (size_t)pre[10] << 16 | (size_t)pre[11] << 24;
+	if (hlen > NPY_HEADER_MAX)
+		return tm_error_set_at(err, TM_ERR_PARSE, r->path, 0, 0,
+				       "header of %zu bytes is too large "
+				       "(at most %d)", hlen, NPY_HEADER_MAX);
+
+	buf = malloc(hlen ? hlen : 1);
+	if (!buf)
+		return tm_error_set_at(err, TM_ERR_NOMEM, r->path, 0, 0,
+				       "out of memory for the header");
+	n = fread(buf, 1, hlen, r->fp);
+	if (n < hlen && ferror(r->fp)) {
+		st = tm_error_set_at(err, TM_ERR_IO, r->path, 0, 0,
+				     "read error: %s", strerror(errno));
+		goto fail;
+	}
+	if (n < hlen) {
+		st = tm_error_set_at(err, TM_ERR_PARSE, r->path, 0, 0,
+				     "truncated header: the file ends after "
+				     "%zu bytes, the header needs %zu",
+				     pre_len + n, pre_len + hlen);
+		goto fail;
+	}
+
+	memset(&h, 0, sizeof h);
+	h.p = buf;
+	h.end = buf + hlen;
+	h.path = r->path;
+	h.err = err;
+	if ((st = parse_dict(&h)) != TM_OK)
+		goto fail;
+	free(buf);
+	buf = NULL;
+
+	/* What is refused first: the dtype, as it is what users most
+	 * often get wrong. */
+	memcpy(r->descr, h.descr, sizeof r->descr);
+	if ((st = check_dtype(r, h.descr, err)) != TM_OK)
+		return st;
+	if (h.fortran)
+		return tm_error_set_at(err, TM_ERR_UNSUPPORTED, r->path, 0, 0,
+				       "Fortran-order arrays are not "
+				       "supported; save with "
+				       "numpy.ascontiguousarray");
+	if (h.ndim > TM_MAX_DIMS)
+		return tm_error_set_at(err, TM_ERR_UNSUPPORTED, r->path, 0, 0,
+				       "arrays with %zu dimensions are not "
+				       "supported (at most %d)",
+				       h.ndim, TM_MAX_DIMS);
+	r->ndim = (int)h.ndim;
+	memcpy(r->shape, h.shape, sizeof r->shape);
+	r->data_off = (off_t)(pre_len + hlen);
+	return check_shape(r, err);
+
+fail:
+	free(buf);
+	return st;
+}
+
+/* A truncated file is refused here, before any row is read, so a long
+ * calibration run cannot fail at its last batch. Pipes and devices have
+ * no size; their reads report a short file instead. */
+static tm_status
+check_size(tm_npy_reader *r, const struct stat *sb, tm_error *err)
+{
+	uint64_t need = (uint64_t)r->numel * r->elsize;
+	long long have;
+	char sh[SHAPE_STR_MAX], esc[4 * NPY_STR_MAX + 1];
+
+	if (!S_ISREG(sb->st_mode))
+		return TM_OK;
+	have = sb->st_size > r->data_off ?
+	       (long long)(sb->st_size - r->data_off) : 0;
+	if ((uint64_t)have >= need)
+		return TM_OK;
+	return tm_error_set_at(err, TM_ERR_PARSE, r->path, 0, 0,
+			       "file holds %lld bytes of data, shape %s of "
+			       "'%s' needs %llu", have,
+			       format_shape(r->ndim, r->shape, sh, sizeof sh),
+			       escape(r->descr, esc, sizeof esc),
+			       (unsigned long long)need);
+}
+
+static tm_status
+reader_open(const char *path, tm_npy_reader **out, tm_error *err)
+{
+	tm_npy_reader *r;
+	struct stat sb;
+	size_t len;
+	tm_status st;
+
+	*out = NULL;
+	if (!path)
+		return tm_error_set(err, TM_ERR_INVALID,
+				    "tm_npy_open: no path given");
+	r = calloc(1, sizeof *r);
+	len = strlen(path);
+	if (r)
+		r->path = malloc(len + 1);
+	if (!r || !r->path) {
+		st = tm_error_set_at(err, TM_ERR_NOMEM, path, 0, 0,
+				     "out of memory");
+		goto fail;
+	}
+	memcpy(r->path, path, len + 1);
+	r->fp = fopen(path, "rb");
+	if (!r->fp) {
+		st = tm_error_set_at(err, TM_ERR_IO, path, 0, 0,
+				     "cannot open: %s", strerror(errno));
+		goto fail;
+	}
+	if (fstat(fileno(r->fp), &sb) != 0) {
+		st = tm_error_set_at(err, TM_ERR_IO, path, 0, 0,
+				     "cannot stat: %s", strerror(errno));
+		goto fail;
+	}
+	/* fopen succeeds on a directory; say so instead of a read error. */
+	if (S_ISDIR(sb.st_mode)) {
+		st = tm_error_set_at(err, TM_ERR_IO, path, 0, 0,
+				     "cannot read: %s", strerror(EISDIR));
+		goto fail;
+	}
+	if ((st = read_header(r, err)) != TM_OK)
+		goto fail;
+	if ((st = check_size(r, &sb, err)) != TM_OK)
+		goto fail;
+	*out = r;
+	return TM_OK;
+
+fail:
+	tm_npy_close(r);
+	return st;
+}
+
+tm_npy_reader *
+tm_npy_open(const char *path, tm_error *err)
+{
+	tm_npy_reader *r;
+
+	reader_open(path, &r, err);
+	return r;
+}
+
+void
+tm_npy_close(tm_npy_reader *r)
+{
+	if (!r)
+		return;
+	if (r->fp)
+		fclose(r->fp);
+	free(r->path);
+	free(r);
+}
+
+int
+tm_npy_ndim(const tm_npy_reader *r)
+{
+	return r ? r->ndim : 0;
+}
+
+const int64_t *
+tm_npy_shape(const tm_npy_reader *r)
+{
+	return r ? r->shape : NULL;
+}
+
+size_t
+tm_npy_row_numel(const tm_npy_reader *r)
+{
+	return r ? r->row_numel : 0;
+}
+
+size_t
+tm_npy_rows(const tm_npy_reader *r)
+{
+	return r ? r->rows : 0;
+}
+
+static int
+host_is_little_endian(void)
+{
+	const uint16_t one = 1;
+	unsigned char b;
+
+	memcpy(&b, &one, 1);
+	return b == 1;
+}
+
+static uint32_t
+le32(const unsigned char *b)
+{
+	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+	       (uint32_t)b[3] << 24;
+}
+
+/* Rounds as a float64 to float32 cast does (to nearest, ties to even;
+ * overflow to infinity), but without relying on the conversion of an
+ * out-of-range value, which C leaves undefined. */
+static float
+narrow(double d)
+{
+	/* FLT_MAX plus half an ulp: from here on, rounding gives inf. */
+	const double half_past_max = 0x1.ffffffp127;
+
+	if (d >= half_past_max)
+		return INFINITY;
+	if (d <= -half_past_max)
+		return -INFINITY;
+	return (float)d;
+}
+
+/* Reads count values at the current position into dst. On a short read
+ * *done is how many were read. */
+static int
+read_values(tm_npy_reader *r, float *dst, size_t count, size_t *done)
+{
+	unsigned char buf[F8_CHUNK * 8];
+
+	*done = 0;
+	if (count == 0)
+		return 1;
+	if (r->elsize == 4) {
+		*done = fread(dst, 4, count, r->fp);
+		if (!host_is_little_endian()) {
+			for (size_t i = 0; i < *done; i++) {
+				uint32_t u = le32((unsigned char *)&dst[i]);
+
+				memcpy(&dst[i], &u, 4);
+			}
+		}
+		return *done == count;
+	}
+	while (*done < count) {
+		size_t want = count - *done, got;
+
+		if (want > F8_CHUNK)
+			want = F8_CHUNK;
+		got = fread(buf, 8, want, r->fp);
+		for (size_t i = 0; i < got; i++) {
+			const unsigned char *b = buf + 8 * i;
+			uint64_t u = (uint64_t)le32(b) |
+				     (uint64_t)le32(b + 4) << 32;
+			double d;
+
+			memcpy(&d, &u, 8);
+			dst[*done + i] = narrow(d);
+		}
+		*done += got;
+		if (got < want)
+			return 0;
+	}
+	return 1;
+}
+
+tm_status
+tm_npy_read_rows(tm_npy_reader *r, float *dst, size_t max_rows, size_t *got,
+		 tm_error *err)
+{
+	size_t n, count, done, row;
+
+	if (got)
+		*got = 0;
+	if (!r || !got || (!dst && max_rows && r->row_numel))
+		return tm_error_set(err, TM_ERR_INVALID,
+				    "tm_npy_read_rows: NULL argument");
+	n = r->rows - r->next_row;
+	if (n > max_rows)
+		n = max_rows;
+	if (n == 0)
+		return TM_OK;
+	if (r->need_seek) {
+		off_t off = r->data_off +
+			    (off_t)(r->next_row * r->row_numel * r->elsize);
+
+		if (fseeko(r->fp, off, SEEK_SET) != 0)
+			return tm_error_set_at(err, TM_ERR_IO, r->path, 0, 0,
+					       "cannot seek: %s",
+					       strerror(errno));
+		r->need_seek = 0;
+	}
+	/* n rows of a valid shape: count cannot overflow (check_shape). */
+	count = n * r->row_numel;
+	if (!read_values(r, dst, count, &done)) {
+		r->need_seek = 1;
+		row = r->next_row + (r->row_numel ? done / r->row_numel : 0);
+		if (ferror(r->fp)) {
+			int e = errno;
+
+			clearerr(r->fp);
+			return tm_error_set_at(err, TM_ERR_IO, r->path, 0, 0,
+					       "read error in row %zu: %s",
+					       row, strerror(e));
+		}
+		clearerr(r->fp);
+		return tm_error_set_at(err, TM_ERR_PARSE, r->path, 0, 0,
+				       "unexpected end of file in row %zu of "
+				       "%zu (counting from 0)", row, r->rows);
+	}
+	r->next_row += n;
+	*got = n;
+	return TM_OK;
+}
+
+tm_status
+tm_npy_rewind(tm_npy_reader *r, tm_error *err)
+{
+	if (!r)
+		return tm_error_set(err, TM_ERR_INVALID,
+				    "tm_npy_rewind: NULL reader");
+	if (fseeko(r->fp, r->data_off, SEEK_SET) != 0)
+		return tm_error_set_at(err, TM_ERR_IO, r->path, 0, 0,
+				       "cannot seek: %s", strerror(errno));
+	clearerr(r->fp);
+	r->next_row = 0;
+	r->need_seek = 0;
+	return TM_OK;
+}
+
+tm_status
+tm_npy_load(const char *path, tm_npy *a, tm_error *err)
+{
+	tm_npy_reader *r = NULL;
+	size_t got;
+	tm_status st;
+
+	if (!a)
+		return tm_error_set(err, TM_ERR_INVALID,
+				    "tm_npy_load: NULL array");
+	memset(a, 0, sizeof *a);
+	if ((st = reader_open(path, &r, err)) != TM_OK)
+		return st;
+	/* At least one float, so data is never NULL for an empty array and
+	 * callers need no special case. */
+	a->data = malloc((r->numel ? r->numel : 1) * sizeof(float));
+	if (!a->data) {
+		st = tm_error_set_at(err, TM_ERR_NOMEM, path, 0, 0,
+				     "out of memory for %zu values", r->numel);
+		goto fail;
+	}
+	if ((st = tm_npy_read_rows(r, a->data, r->rows, &got, err)) != TM_OK)
+		goto fail;
+	if (got != r->rows) {
+		st = tm_error_set_at(err, TM_ERR_INTERNAL, path, 0, 0,
+				     "read %zu of %zu rows", got, r->rows);
+		goto fail;
+	}
+	a->ndim = r->ndim;
+	memcpy(a->shape, r->shape, sizeof a->shape);
+	a->numel = r->numel;
+	tm_npy_close(r);
+	return TM_OK;
+
+fail:
+	tm_npy_close(r);
+	tm_npy_fini(a);
+	return st;
+}
+
+void
+tm_npy_fini(tm_npy *a)
+{
+	if (!a)
+		return;
+	free(a->data);
+	memset(a, 0, sizeof *a);
+}

@@ -1,0 +1,759 @@
+/* tmpipe — pipeline files (libyaml).
+ *
+ * The whole file is loaded as a libyaml document, --set overrides are
+ * grafted onto it, then every section is checked and every plugin's
+ * parameters validated against its schema. Nothing runs until all of it
+ * is right, and every error points at the user's line and column.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <yaml.h>
+
+#include "params_priv.h"
+#include "pipeline_priv.h"
+
+#define DEFAULT_OBSERVER "minmax"
+#define DEFAULT_BATCH 64
+
+static const char *const top_keys[] = {
+	"tmpipe", "model", "transforms", "calibration", "emit",
+};
+static const char *const calib_keys[] = {
+	"data", "observer", "batch", "tensors",
+};
+
+/* --- small YAML utilities ------------------------------------------- */
+
+static tm_status
+check_keys(const tm_yaml_src *src, yaml_node_t *map, const char *section,
+	   const char *const *keys, size_t n, tm_error *err)
+{
+	yaml_node_pair_t *p;
+
+	for (p = map->data.mapping.pairs.start;
+	     p < map->data.mapping.pairs.top; p++) {
+		yaml_node_t *kn = yaml_document_get_node(src->doc, p->key);
+		const char *k = tm_priv_yaml_scalar(kn);
+		char list[256];
+		size_t len = 0, i;
+		const char *sugg;
+
+		if (!k)
+			return tm_priv_yaml_error(src, kn, err, TM_ERR_INVALID,
+						  "%s: keys must be names, "
+						  "not %s", section,
+						  tm_priv_yaml_kind(kn));
+		for (i = 0; i < n; i++)
+			if (strcmp(k, keys[i]) == 0)
+				break;
+		if (i < n) {
+			yaml_node_pair_t *q;
+
+			for (q = map->data.mapping.pairs.start; q < p; q++) {
+				const char *qk = tm_priv_yaml_scalar(
+					yaml_document_get_node(src->doc,
+							       q->key));
+
+				if (qk && strcmp(qk, k) == 0)
+					return tm_priv_yaml_error(
+						src, kn, err, TM_ERR_INVALID,
+						"%s: '%s' is given twice",
+						section, k);
+			}
+			continue;
+		}
+		list[0] = '\0';
+		for (i = 0; i < n && len < sizeof list; i++)
+			len += (size_t)snprintf(list + len, sizeof list - len,
+						"%s%s", i ? ", " : "", keys[i]);
+		sugg = tm_priv_suggest(k, keys, n);
+		if (sugg)
+			return tm_priv_yaml_error(src, kn, err, TM_ERR_INVALID,
+						  "unknown key '%s' in %s; did "
+						  "you mean '%s'? (valid: %s)",
+						  k, section, sugg, list);
+		return tm_priv_yaml_error(src, kn, err, TM_ERR_INVALID,
+					  "unknown key '%s' in %s (valid: %s)",
+					  k, section, list);
+	}
+	return TM_OK;
+}
+
+/* The key node of a mapping's pair for key (for positions). */
+static yaml_node_t *
+key_node(yaml_document_t *doc, yaml_node_t *map, const char *key)
+{
+	yaml_node_pair_t *p;
+
+	if (!map || map->type != YAML_MAPPING_NODE)
+		return NULL;
+	for (p = map->data.mapping.pairs.start;
+	     p < map->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(doc, p->key);
+		const char *ks = tm_priv_yaml_scalar(k);
+
+		if (ks && strcmp(ks, key) == 0)
+			return k;
+	}
+	return NULL;
+}
+
+/* --- --set overrides -------------------------------------------------- */
+
+/* Nodes are addressed by index: adding a node may move them all. */
+static int
+map_get_pair(yaml_document_t *doc, int map, const char *key)
+{
+	yaml_node_t *m = yaml_document_get_node(doc, map);
+	int i = 0;
+
+	for (yaml_node_pair_t *p = m->data.mapping.pairs.start;
+	     p < m->data.mapping.pairs.top; p++, i++) {
+		const char *ks = tm_priv_yaml_scalar(
+			yaml_document_get_node(doc, p->key));
+
+		if (ks && strcmp(ks, key) == 0)
+			return i;
+	}
+	return -1;
+}
+
+static int
+add_scalar(yaml_document_t *doc, const char *s)
+{
+	return yaml_document_add_scalar(doc, NULL, (yaml_char_t *)s, -1,
+					YAML_PLAIN_SCALAR_STYLE);
+}
+
+/* Finds or creates the child mapping for key in mapping map. */
+static int
+map_child_map(yaml_document_t *doc, int map, const char *key)
+{
+	int i = map_get_pair(doc, map, key);
+	yaml_node_t *m, *v;
+	int k, nv;
+
+	if (i >= 0) {
+		m = yaml_document_get_node(doc, map);
+		v = yaml_document_get_node(doc,
+					   m->data.mapping.pairs.start[i].value);
+		if (v->type == YAML_MAPPING_NODE)
+			return m->data.mapping.pairs.start[i].value;
+		/* A scalar or an empty value becomes a map. */
+		nv = yaml_document_add_mapping(doc, NULL,
+					       YAML_BLOCK_MAPPING_STYLE);
+		if (!nv)
+			return 0;
+		m = yaml_document_get_node(doc, map);
+		m->data.mapping.pairs.start[i].value = nv;
+		return nv;
+	}
+	k = add_scalar(doc, key);
+	nv = yaml_document_add_mapping(doc, NULL, YAML_BLOCK_MAPPING_STYLE);
+	if (!k || !nv || !yaml_document_append_mapping_pair(doc, map, k, nv))
+		return 0;
+	return nv;
+}
+
+/* In a list of stages (scalars "name" or maps {name: {...}}), the
+ * parameter map of the stage called name, converting a bare scalar. */
+static int
+seq_stage_map(yaml_document_t *doc, int seq, const char *name)
+{
+	yaml_node_t *s = yaml_document_get_node(doc, seq);
+	size_t n = (size_t)(s->data.sequence.items.top -
+			    s->data.sequence.items.start);
+
+	for (size_t i = 0; i < n; i++) {
+		int item;
+		yaml_node_t *it;
+		const char *txt;
+
+		s = yaml_document_get_node(doc, seq);
+		item = s->data.sequence.items.start[i];
+		it = yaml_document_get_node(doc, item);
+		txt = tm_priv_yaml_scalar(it);
+		if (txt && strcmp(txt, name) == 0) {
+			int nm = yaml_document_add_mapping(
+				doc, NULL, YAML_BLOCK_MAPPING_STYLE);
+
+			if (!nm)
+				return 0;
+			s = yaml_document_get_node(doc, seq);
+			s->data.sequence.items.start[i] = nm;
+			return map_child_map(doc, nm, name);
+		}
+		if (it->type == YAML_MAPPING_NODE &&
+		    map_get_pair(doc, item, name) >= 0)
+			return map_child_map(doc, item, name);
+	}
+	return -1;
+}
+
+static tm_status
+apply_override(yaml_document_t *doc, const char *ov, tm_error *err)
+{
+	char *copy, *eq, *seg, *save = NULL, *next;
+	int cur = 1;		/* the root */
+	tm_status st = TM_OK;
+
+	copy = tm_priv_strdup(ov, err);
+	if (!copy)
+		return TM_ERR_NOMEM;
+	eq = strchr(copy, '=');
+	if (!eq || eq == copy) {
+		st = tm_error_set(err, TM_ERR_INVALID,
+				  "--set %s: expected section.key=value "
+				  "(e.g. calibration.data=calib.npy)", ov);
+		goto out;
+	}
+	*eq = '\0';
+	seg = strtok_r(copy, ".", &save);
+	while (seg) {
+		yaml_node_t *node = yaml_document_get_node(doc, cur);
+
+		next = strtok_r(NULL, ".", &save);
+		if (!next) {
+			/* Last segment: set (or replace) key = value. */
+			int i = node->type == YAML_MAPPING_NODE
+					? map_get_pair(doc, cur, seg)
+					: -2;
+			int v = add_scalar(doc, eq + 1);
+
+			if (i == -2) {
+				st = tm_error_set(err, TM_ERR_INVALID,
+						  "--set %s: '%s' is not "
+						  "inside a map", ov, seg);
+				goto out;
+			}
+			if (!v) {
+				st = tm_error_set(err, TM_ERR_NOMEM,
+						  "out of memory");
+				goto out;
+			}
+			if (i >= 0) {
+				node = yaml_document_get_node(doc, cur);
+				node->data.mapping.pairs.start[i].value = v;
+			} else {
+				int k = add_scalar(doc, seg);
+
+				if (!k || !yaml_document_append_mapping_pair(
+						  doc, cur, k, v)) {
+					st = tm_error_set(err, TM_ERR_NOMEM,
+							  "out of memory");
+					goto out;
+				}
+			}
+			break;
+		}
+		if (node->type == YAML_MAPPING_NODE) {
+			int i = map_get_pair(doc, cur, seg);
+			yaml_node_t *v = NULL;
+
+			if (i >= 0)
+				v = yaml_document_get_node(
+					doc,
+					node->data.mapping.pairs.start[i].value);
+			if (v && v->type == YAML_SEQUENCE_NODE)
+				cur = node->data.mapping.pairs.start[i].value;
+			else
+				cur = map_child_map(doc, cur, seg);
+		} else if (node->type == YAML_SEQUENCE_NODE) {
+			cur = seq_stage_map(doc, cur, seg);
+			if (cur < 0) {
+				st = tm_error_set(err, TM_ERR_NOT_FOUND,
+						  "--set %s: no stage '%s' in "
+						  "that list", ov, seg);
+				goto out;
+			}
+		} else {
+			st = tm_error_set(err, TM_ERR_INVALID,
+					  "--set %s: '%s' is not a section",
+					  ov, seg);
+			goto out;
+		}
+		if (!cur) {
+			st = tm_error_set(err, TM_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		seg = next;
+	}
+out:
+	free(copy);
+	return st;
+}
+
+/* --- sections --------------------------------------------------------- */
+
+static void
+stage_fini(tm_stage *s)
+{
+	free(s->label);
+	tm_priv_params_free(s->params);
+	memset(s, 0, sizeof *s);
+}
+
+/* Resolves plugin name (written at name_node) of kind and validates
+ * params_map against its schema; skip lists keys the caller handles. */
+static tm_status
+make_stage(const tm_yaml_src *src, const tm_registry *reg,
+	   tm_plugin_kind kind, const char *name, yaml_node_t *name_node,
+	   yaml_node_t *params_map, const char *const *skip, tm_stage *st,
+	   tm_error *err)
+{
+	tm_error ferr;
+	tm_status rc;
+	const char *file;
+
+	memset(st, 0, sizeof *st);
+	tm_priv_yaml_where(src, name_node, &file, &st->line, &st->col);
+	tm_error_clear(&ferr);
+	rc = tm_registry_find(reg, name, kind, &st->plugin, &ferr);
+	if (rc) {
+		/* Point at the user's line; a broken plugin's own file
+		 * goes into the message. */
+		if (ferr.file[0])
+			return tm_priv_yaml_error(src, name_node, err, rc,
+						  "%s: %s", ferr.file,
+						  ferr.msg);
+		return tm_priv_yaml_error(src, name_node, err, rc, "%s",
+					  ferr.msg);
+	}
+	st->label = tm_priv_asprintf(err, "%s '%s'", tm_plugin_kind_name(kind),
+				     name);
+	if (!st->label)
+		return TM_ERR_NOMEM;
+	return tm_priv_params_from_yaml(st->plugin->desc->params, src,
+					params_map, skip, st->label,
+					&st->params, err);
+}
+
+static tm_status
+parse_model(const tm_yaml_src *src, const tm_registry *reg,
+	    yaml_node_t *root, tm_pipeline *pl, tm_error *err)
+{
+	static const char *const skip[] = { "frontend", NULL };
+	yaml_node_t *model = tm_priv_yaml_get(src->doc, root, "model");
+	yaml_node_t *fe;
+	const char *name;
+
+	if (!model)
+		return tm_priv_yaml_error(src, root, err, TM_ERR_INVALID,
+					  "missing 'model:' section (which "
+					  "frontend reads the network, and "
+					  "from where)");
+	if (model->type != YAML_MAPPING_NODE)
+		return tm_priv_yaml_error(src, model, err, TM_ERR_INVALID,
+					  "model: expected a map, got %s",
+					  tm_priv_yaml_kind(model));
+	fe = tm_priv_yaml_get(src->doc, model, "frontend");
+	name = tm_priv_yaml_scalar(fe);
+	if (!fe)
+		return tm_priv_yaml_error(src, model, err, TM_ERR_INVALID,
+					  "model: missing 'frontend:' (e.g. "
+					  "frontend: npy)");
+	if (!name)
+		return tm_priv_yaml_error(src, fe, err, TM_ERR_INVALID,
+					  "model.frontend: expected a plugin "
+					  "name, got %s",
+					  tm_priv_yaml_kind(fe));
+	return make_stage(src, reg, TM_PLUGIN_FRONTEND, name, fe, model, skip,
+			  &pl->frontend, err);
+}
+
+/* A list of stages: each item "name" or {name: {params}} / {name: null}. */
+static tm_status
+parse_stage_list(const tm_yaml_src *src, const tm_registry *reg,
+		 yaml_node_t *root, const char *key, tm_plugin_kind kind,
+		 tm_stage **out, size_t *n_out, tm_error *err)
+{
+	yaml_node_t *seq = tm_priv_yaml_get(src->doc, root, key);
+	yaml_node_item_t *it;
+	size_t n;
+	tm_stage *v;
+	tm_status st;
+
+	*out = NULL;
+	*n_out = 0;
+	if (!seq)
+		return TM_OK;
+	if (seq->type == YAML_SCALAR_NODE &&
+	    !*tm_priv_yaml_scalar(seq))
+		return TM_OK;	/* "emit:" with nothing after it */
+	if (seq->type != YAML_SEQUENCE_NODE)
+		return tm_priv_yaml_error(src, seq, err, TM_ERR_INVALID,
+					  "%s: expected a list of %s stages, "
+					  "got %s", key,
+					  tm_plugin_kind_name(kind),
+					  tm_priv_yaml_kind(seq));
+	n = (size_t)(seq->data.sequence.items.top -
+		     seq->data.sequence.items.start);
+	v = calloc(n ? n : 1, sizeof *v);
+	if (!v)
+		return tm_error_set(err, TM_ERR_NOMEM, "out of memory");
+	*out = v;
+	for (it = seq->data.sequence.items.start;
+	     it < seq->data.sequence.items.top; it++) {
+		yaml_node_t *item = yaml_document_get_node(src->doc, *it);
+		const char *name = tm_priv_yaml_scalar(item);
+		yaml_node_t *name_node = item, *params = NULL;
+
+		if (!name && item->type == YAML_MAPPING_NODE &&
+		    item->data.mapping.pairs.top -
+				    item->data.mapping.pairs.start == 1) {
+			yaml_node_pair_t *p = item->data.mapping.pairs.start;
+
+			name_node = yaml_document_get_node(src->doc, p->key);
+			name = tm_priv_yaml_scalar(name_node);
+			params = yaml_document_get_node(src->doc, p->value);
+			/* {name: } and {name: null} mean no parameters. */
+			if (params && params->type == YAML_SCALAR_NODE &&
+			    (!*tm_priv_yaml_scalar(params) ||
+			     strcmp(tm_priv_yaml_scalar(params), "null") == 0 ||
+			     strcmp(tm_priv_yaml_scalar(params), "~") == 0))
+				params = NULL;
+		}
+		if (!name)
+			return tm_priv_yaml_error(src, item, err,
+						  TM_ERR_INVALID,
+						  "%s[%zu]: expected a %s name "
+						  "or 'name: {parameters}'",
+						  key, *n_out,
+						  tm_plugin_kind_name(kind));
+		st = make_stage(src, reg, kind, name, name_node, params, NULL,
+				&v[*n_out], err);
+		if (st)
+			return st;
+		(*n_out)++;
+	}
+	return TM_OK;
+}
+
+/* "observer: minmax" or "observer: {name: percentile, hi: 99.9}" inside
+ * map (calibration, or one entry of calibration.tensors); skip lists the
+ * keys of map that are not observer parameters. */
+static tm_status
+parse_observer(const tm_yaml_src *src, const tm_registry *reg,
+	       yaml_node_t *map, const char *const *skip, tm_stage *out,
+	       tm_error *err)
+{
+	static const char *const skip_name[] = { "name", NULL };
+	yaml_node_t *on = tm_priv_yaml_get(src->doc, map, "observer");
+	const char *name = tm_priv_yaml_scalar(on);
+
+	if (!on) {
+		/* The built-in default; params from the same map. */
+		name = DEFAULT_OBSERVER;
+		return make_stage(src, reg, TM_PLUGIN_OBSERVER, name, map, map,
+				  skip, out, err);
+	}
+	if (name)
+		return make_stage(src, reg, TM_PLUGIN_OBSERVER, name, on, map,
+				  skip, out, err);
+	if (on->type == YAML_MAPPING_NODE) {
+		yaml_node_t *nn = tm_priv_yaml_get(src->doc, on, "name");
+
+		if (!tm_priv_yaml_scalar(nn))
+			return tm_priv_yaml_error(src, on, err, TM_ERR_INVALID,
+						  "observer: a map needs "
+						  "'name:' (e.g. {name: "
+						  "percentile, hi: 99.9})");
+		return make_stage(src, reg, TM_PLUGIN_OBSERVER,
+				  tm_priv_yaml_scalar(nn), nn, on, skip_name,
+				  out, err);
+	}
+	return tm_priv_yaml_error(src, on, err, TM_ERR_INVALID,
+				  "observer: expected a name or a map, got %s",
+				  tm_priv_yaml_kind(on));
+}
+
+static tm_status
+parse_calibration(const tm_yaml_src *src, const tm_registry *reg,
+		  yaml_node_t *root, tm_pipeline *pl, tm_error *err)
+{
+	static const char *const skip_calib[] = { "data", "observer", "batch",
+						  "tensors", NULL };
+	static const char *const skip_rule[] = { "observer", NULL };
+	yaml_node_t *cal = tm_priv_yaml_get(src->doc, root, "calibration");
+	yaml_node_t *data, *batch, *tensors;
+	const char *file;
+	tm_status st;
+
+	if (!cal)
+		return TM_OK;
+	if (cal->type != YAML_MAPPING_NODE)
+		return tm_priv_yaml_error(src, cal, err, TM_ERR_INVALID,
+					  "calibration: expected a map, got %s",
+					  tm_priv_yaml_kind(cal));
+	st = check_keys(src, cal, "calibration", calib_keys,
+			TM_ARRAY_LEN(calib_keys), err);
+	if (st)
+		return st;
+	pl->has_calibration = 1;
+	data = tm_priv_yaml_get(src->doc, cal, "data");
+	if (!data)
+		return tm_priv_yaml_error(src, cal, err, TM_ERR_INVALID,
+					  "calibration: missing 'data:' (a "
+					  ".npy of N samples)");
+	if (!tm_priv_yaml_scalar(data) || !*tm_priv_yaml_scalar(data))
+		return tm_priv_yaml_error(src, data, err, TM_ERR_INVALID,
+					  "calibration.data: expected a file "
+					  "name, got %s",
+					  tm_priv_yaml_kind(data));
+	pl->calib_data = tm_priv_path_resolve(pl->basedir,
+					      tm_priv_yaml_scalar(data), err);
+	if (!pl->calib_data)
+		return TM_ERR_NOMEM;
+	tm_priv_yaml_where(src, data, &file, &pl->calib_line, &pl->calib_col);
+
+	pl->batch = DEFAULT_BATCH;
+	batch = tm_priv_yaml_get(src->doc, cal, "batch");
+	if (batch) {
+		const char *s = tm_priv_yaml_scalar(batch);
+		char *end;
+		long long b;
+
+		errno = 0;
+		b = s ? strtoll(s, &end, 10) : 0;
+		if (!s || errno || end == s || *end || b < 1 || b > 65536)
+			return tm_priv_yaml_error(src, batch, err,
+						  TM_ERR_INVALID,
+						  "calibration.batch: '%s' is "
+						  "not an integer between 1 "
+						  "and 65536", s ? s : "");
+		pl->batch = (size_t)b;
+	}
+	st = parse_observer(src, reg, cal, skip_calib, &pl->observer, err);
+	if (st)
+		return st;
+
+	tensors = tm_priv_yaml_get(src->doc, cal, "tensors");
+	if (!tensors)
+		return TM_OK;
+	if (tensors->type != YAML_MAPPING_NODE)
+		return tm_priv_yaml_error(src, tensors, err, TM_ERR_INVALID,
+					  "calibration.tensors: expected a map "
+					  "of tensor name (or glob) to "
+					  "{observer: ...}, got %s",
+					  tm_priv_yaml_kind(tensors));
+	pl->n_rules = 0;
+	pl->rules = calloc((size_t)(tensors->data.mapping.pairs.top -
+				    tensors->data.mapping.pairs.start) + 1,
+			   sizeof *pl->rules);
+	if (!pl->rules)
+		return tm_error_set(err, TM_ERR_NOMEM, "out of memory");
+	for (yaml_node_pair_t *p = tensors->data.mapping.pairs.start;
+	     p < tensors->data.mapping.pairs.top; p++) {
+		yaml_node_t *kn = yaml_document_get_node(src->doc, p->key);
+		yaml_node_t *vn = yaml_document_get_node(src->doc, p->value);
+		tm_tensor_rule *r = &pl->rules[pl->n_rules];
+		const char *pat = tm_priv_yaml_scalar(kn);
+
+		if (!pat)
+			return tm_priv_yaml_error(src, kn, err, TM_ERR_INVALID,
+						  "calibration.tensors: keys "
+						  "are tensor names or globs");
+		if (vn->type != YAML_MAPPING_NODE)
+			return tm_priv_yaml_error(src, vn, err, TM_ERR_INVALID,
+						  "calibration.tensors.%s: "
+						  "expected {observer: NAME, "
+						  "...}, got %s", pat,
+						  tm_priv_yaml_kind(vn));
+		r->pattern = tm_priv_strdup(pat, err);
+		if (!r->pattern)
+			return TM_ERR_NOMEM;
+		tm_priv_yaml_where(src, kn, &file, &r->line, &r->col);
+		pl->n_rules++;
+		st = parse_observer(src, reg, vn, skip_rule, &r->observer,
+				    err);
+		if (st)
+			return st;
+	}
+	return TM_OK;
+}
+
+static tm_status
+parse_version(const tm_yaml_src *src, yaml_node_t *root, tm_error *err)
+{
+	yaml_node_t *v = tm_priv_yaml_get(src->doc, root, "tmpipe");
+	const char *s = tm_priv_yaml_scalar(v);
+
+	if (!v)
+		return tm_priv_yaml_error(src, root, err, TM_ERR_INVALID,
+					  "missing 'tmpipe: 1' (the pipeline "
+					  "format version) at the top");
+	if (!s || strcmp(s, "1") != 0)
+		return tm_priv_yaml_error(src, v, err, TM_ERR_UNSUPPORTED,
+					  "pipeline format version '%s' is "
+					  "not supported (this tmpipe reads "
+					  "version 1)", s ? s : "?");
+	return TM_OK;
+}
+
+static tm_status
+yaml_syntax_error(const char *path, yaml_parser_t *parser, tm_error *err)
+{
+	const yaml_mark_t *m = parser->problem_mark.line ||
+					       parser->problem_mark.column ||
+					       !parser->context_mark.line
+				       ? &parser->problem_mark
+				       : &parser->context_mark;
+
+	if (parser->error == YAML_MEMORY_ERROR)
+		return tm_error_set(err, TM_ERR_NOMEM, "out of memory");
+	if (parser->context)
+		return tm_error_set_at(err, TM_ERR_PARSE, path,
+				       (unsigned)m->line + 1,
+				       (unsigned)m->column + 1,
+				       "YAML syntax error: %s %s",
+				       parser->problem ? parser->problem : "",
+				       parser->context);
+	return tm_error_set_at(err, TM_ERR_PARSE, path, (unsigned)m->line + 1,
+			       (unsigned)m->column + 1, "YAML syntax error: %s",
+			       parser->problem ? parser->problem : "?");
+}
+
+void
+tm_pipeline_free(tm_pipeline *pl)
+{
+	if (!pl)
+		return;
+	stage_fini(&pl->frontend);
+	for (size_t i = 0; i < pl->n_transforms; i++)
+		stage_fini(&pl->transforms[i]);
+	free(pl->transforms);
+	stage_fini(&pl->observer);
+	for (size_t i = 0; i < pl->n_rules; i++) {
+		free(pl->rules[i].pattern);
+		stage_fini(&pl->rules[i].observer);
+	}
+	free(pl->rules);
+	for (size_t i = 0; i < pl->n_emitters; i++)
+		stage_fini(&pl->emitters[i]);
+	free(pl->emitters);
+	free(pl->calib_data);
+	free(pl->basedir);
+	free(pl->file);
+	free(pl);
+}
+
+tm_status
+tm_pipeline_load(const char *path, const tm_registry *reg,
+		      const char *const *overrides, tm_pipeline **out,
+		      tm_error *err)
+{
+	yaml_parser_t parser;
+	yaml_document_t doc;
+	yaml_node_t *root;
+	tm_yaml_src src;
+	tm_pipeline *pl;
+	tm_status st;
+	FILE *fp;
+	int have_doc = 0;
+
+	*out = NULL;
+	pl = calloc(1, sizeof *pl);
+	if (!pl)
+		return tm_error_set(err, TM_ERR_NOMEM, "out of memory");
+	pl->file = tm_priv_strdup(path, err);
+	pl->basedir = tm_priv_dirname(path, err);
+	if (!pl->file || !pl->basedir) {
+		tm_pipeline_free(pl);
+		return TM_ERR_NOMEM;
+	}
+	fp = fopen(path, "rb");
+	if (!fp) {
+		st = tm_error_set_at(err, TM_ERR_IO, path, 0, 0,
+				     "cannot open pipeline: %s",
+				     strerror(errno));
+		tm_pipeline_free(pl);
+		return st;
+	}
+	if (!yaml_parser_initialize(&parser)) {
+		fclose(fp);
+		tm_pipeline_free(pl);
+		return tm_error_set(err, TM_ERR_NOMEM, "out of memory");
+	}
+	yaml_parser_set_input_file(&parser, fp);
+	if (!yaml_parser_load(&parser, &doc)) {
+		st = yaml_syntax_error(path, &parser, err);
+		goto out;
+	}
+	have_doc = 1;
+	src.doc = &doc;
+	src.file = pl->file;
+	src.basedir = pl->basedir;
+	src.first_override = 0;
+	root = yaml_document_get_root_node(&doc);
+	if (!root) {
+		st = tm_error_set_at(err, TM_ERR_INVALID, path, 0, 0,
+				     "empty pipeline (see tmpipe-pipeline(5) "
+				     "for the format)");
+		goto out;
+	}
+	if (root->type != YAML_MAPPING_NODE) {
+		st = tm_priv_yaml_error(&src, root, err, TM_ERR_INVALID,
+					"a pipeline is a map of sections "
+					"(tmpipe, model, ...), not %s",
+					tm_priv_yaml_kind(root));
+		goto out;
+	}
+	src.first_override = (int)(doc.nodes.top - doc.nodes.start) + 1;
+	for (; overrides && *overrides; overrides++) {
+		st = apply_override(&doc, *overrides, err);
+		if (st)
+			goto out;
+	}
+	root = yaml_document_get_root_node(&doc);
+	st = check_keys(&src, root, "the pipeline", top_keys,
+			TM_ARRAY_LEN(top_keys), err);
+	if (!st)
+		st = parse_version(&src, root, err);
+	if (!st)
+		st = parse_model(&src, reg, root, pl, err);
+	if (!st)
+		st = parse_stage_list(&src, reg, root, "transforms",
+				      TM_PLUGIN_TRANSFORM, &pl->transforms,
+				      &pl->n_transforms, err);
+	if (!st)
+		st = parse_calibration(&src, reg, root, pl, err);
+	if (!st)
+		st = parse_stage_list(&src, reg, root, "emit",
+				      TM_PLUGIN_EMITTER, &pl->emitters,
+				      &pl->n_emitters, err);
+	if (!st && pl->n_emitters && !pl->has_calibration)
+		st = tm_priv_yaml_error(&src, key_node(&doc, root, "emit"),
+					err, TM_ERR_INVALID,
+					"emit needs a calibration section: "
+					"activation ranges come from "
+					"calibration data");
+out:
+	if (have_doc)
+		yaml_document_delete(&doc);
+	yaml_parser_delete(&parser);
+	fclose(fp);
+	if (st) {
+		tm_pipeline_free(pl);
+		return st;
+	}
+	*out = pl;
+	return TM_OK;
+}
+
+const tm_stage *
+tm_priv_observer_for(const tm_pipeline *pl, const char *tensor)
+{
+	for (size_t i = 0; i < pl->n_rules; i++)
+		if (strcmp(pl->rules[i].pattern, tensor) == 0)
+			return &pl->rules[i].observer;
+	for (size_t i = 0; i < pl->n_rules; i++)
+		if (fnmatch(pl->rules[i].pattern, tensor, 0) == 0)
+			return &pl->rules[i].observer;
+	return &pl->observer;
+}

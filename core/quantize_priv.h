@@ -1,0 +1,14 @@
+/* tmpipe — the quantize pass: from calibrated ranges and float weights to
+ * int8 weights, int32 biases, activation (scale, zero point), baked
+ * requantizers and lookup tables (QUANT.md). */
+#ifndef TMPIPE_QUANTIZE_PRIV_H
+#define TMPIPE_QUANTIZE_PRIV_H
+
+#include <tmpipe/model.h>
+
+#include "util_priv.h"
+
+/* Every activation tensor must have a range (calibrated or fixed). */
+TM_PRIV tm_status tm_priv_quantize(tm_model *m, tm_error *err);
+
+#endif

@@ -1,0 +1,129 @@
+/* tmpipe — the pass manager. */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <tmpipe/plugin.h>
+
+#include "quantize_priv.h"
+#include "run_priv.h"
+
+static void
+stage_done(tm_stage_hook hook, void *user, tm_run_summary *sum,
+	   const char *label, double t0)
+{
+	sum->stages++;
+	if (hook)
+		hook(user, label, tm_priv_now() - t0);
+}
+
+/* Adds the stage's YAML position to a plugin's error that has none. */
+static void
+locate(const tm_pipeline *pl, const tm_stage *s, tm_error *err)
+{
+	if (err && err->code && !err->file[0]) {
+		snprintf(err->file, sizeof err->file, "%s", pl->file);
+		err->line = s->line;
+		err->col = s->col;
+		tm_error_prefix(err, "%s", s->label);
+	}
+}
+
+tm_status
+tm_pipeline_run(const tm_pipeline *pl, tm_stage_hook hook, void *user,
+	    tm_run_summary *sum, tm_model **model_out, tm_error *err)
+{
+	double start = tm_priv_now(), t0;
+	tm_model *m = tm_model_new();
+	tm_outputs *outs = NULL;
+	tm_calib_stats cs;
+	tm_status st;
+
+	memset(sum, 0, sizeof *sum);
+	if (model_out)
+		*model_out = NULL;
+	if (!m)
+		return tm_error_set(err, TM_ERR_NOMEM, "out of memory");
+
+	t0 = tm_priv_now();
+	{
+		const tm_frontend_ops *fe = pl->frontend.plugin->desc->ops;
+
+		m->source = tm_priv_strdup(pl->file, err);
+		st = m->source ? fe->load(pl->frontend.params, m, err)
+			       : TM_ERR_NOMEM;
+		if (!st)
+			st = tm_model_finalize(m, err);
+		if (st) {
+			locate(pl, &pl->frontend, err);
+			goto out;
+		}
+	}
+	stage_done(hook, user, sum, pl->frontend.label, t0);
+
+	for (size_t i = 0; i < pl->n_transforms; i++) {
+		const tm_stage *s = &pl->transforms[i];
+		const tm_transform_ops *ops = s->plugin->desc->ops;
+		unsigned preserved = TM_PRESERVE_NONE;
+
+		t0 = tm_priv_now();
+		st = ops->run(m, s->params, &preserved, err);
+		if (!st)
+			st = tm_model_finalize(m, err);
+		if (st) {
+			locate(pl, s, err);
+			goto out;
+		}
+		/* Transforms run before calibration, so there are no
+		 * ranges to invalidate yet. */
+		stage_done(hook, user, sum, s->label, t0);
+	}
+
+	if (pl->has_calibration) {
+		t0 = tm_priv_now();
+		st = tm_priv_calibrate(m, pl, &cs, err);
+		if (st)
+			goto out;
+		sum->tensors_observed = cs.observed;
+		sum->tensors_fixed = cs.fixed;
+		sum->samples = cs.samples;
+		stage_done(hook, user, sum, "calibration", t0);
+
+		t0 = tm_priv_now();
+		st = tm_priv_quantize(m, err);
+		if (st)
+			goto out;
+		stage_done(hook, user, sum, "quantize", t0);
+	}
+
+	outs = tm_outputs_new();
+	if (!outs) {
+		st = tm_error_set(err, TM_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < pl->n_emitters; i++) {
+		const tm_stage *s = &pl->emitters[i];
+		const tm_emitter_ops *ops = s->plugin->desc->ops;
+
+		t0 = tm_priv_now();
+		st = ops->emit(m, s->params, outs, err);
+		if (st) {
+			locate(pl, s, err);
+			goto out;
+		}
+		stage_done(hook, user, sum, s->label, t0);
+	}
+	st = tm_outputs_commit(outs, err);
+	if (st)
+		goto out;
+	sum->files_written = tm_outputs_count(outs);
+out:
+	tm_outputs_free(outs);
+	sum->seconds = tm_priv_now() - start;
+	if (st || !model_out)
+		tm_model_free(m);
+	else
+		*model_out = m;
+	return st;
+}

@@ -1,0 +1,31 @@
+/* tmpipe — the pass manager: runs a validated pipeline's stages in order.
+ *
+ *	frontend → finalize (shapes) → transforms → calibration → quantize
+ *	→ emitters → commit outputs
+ *
+ * Timing is a core hook (as in LLVM's pass manager): the caller gets a
+ * callback per stage. Outputs appear only when every stage succeeded. */
+#ifndef TMPIPE_RUN_PRIV_H
+#define TMPIPE_RUN_PRIV_H
+
+#include "calib_priv.h"
+#include "pipeline_priv.h"
+
+typedef struct tm_run_summary {
+	size_t stages;			/* stages run */
+	size_t tensors_observed;
+	size_t tensors_fixed;
+	size_t samples;
+	size_t files_written;
+	double seconds;
+} tm_run_summary;
+
+typedef void (*tm_stage_hook)(void *user, const char *stage, double secs);
+
+/* Runs pl. When model_out is not NULL it receives the quantized model
+ * (the caller frees it with tm_model_free). */
+TM_API tm_status tm_pipeline_run(const tm_pipeline *pl, tm_stage_hook hook,
+			      void *user, tm_run_summary *sum,
+			      tm_model **model_out, tm_error *err);
+
+#endif

@@ -1,0 +1,95 @@
+# tmpipe tests — included from the top Makefile.am.
+
+TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core $(CUNIT_CFLAGS)
+TEST_LDADD = core/libtmpipe_core.la $(CUNIT_LIBS)
+
+UNIT_TESTS = \
+	tests/unit/test_config \
+	tests/unit/test_loader \
+	tests/unit/test_model \
+	tests/unit/test_npy \
+	tests/unit/test_params \
+	tests/unit/test_pipeline \
+	tests/unit/test_quant \
+	tests/unit/test_tmrt \
+	tests/unit/test_xor
+
+check_PROGRAMS = $(UNIT_TESTS)
+
+tests_unit_test_config_SOURCES = tests/unit/test_config.c tests/unit/runner.c tests/unit/runner.h
+tests_unit_test_config_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_unit_test_config_LDADD = $(TEST_LDADD)
+
+tests_unit_test_loader_SOURCES = tests/unit/test_loader.c tests/unit/runner.c tests/unit/runner.h
+tests_unit_test_loader_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_unit_test_loader_LDADD = $(TEST_LDADD)
+
+tests_unit_test_model_SOURCES = tests/unit/test_model.c tests/unit/runner.c tests/unit/runner.h
+tests_unit_test_model_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_unit_test_model_LDADD = $(TEST_LDADD)
+
+tests_unit_test_npy_SOURCES = tests/unit/test_npy.c tests/unit/runner.c tests/unit/runner.h
+tests_unit_test_npy_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_unit_test_npy_LDADD = $(TEST_LDADD)
+
+tests_unit_test_params_SOURCES = tests/unit/test_params.c tests/unit/runner.c tests/unit/runner.h
+tests_unit_test_params_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_unit_test_params_LDADD = $(TEST_LDADD)
+
+tests_unit_test_pipeline_SOURCES = tests/unit/test_pipeline.c tests/unit/runner.c tests/unit/runner.h
+tests_unit_test_pipeline_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_unit_test_pipeline_LDADD = $(TEST_LDADD)
+
+tests_unit_test_quant_SOURCES = tests/unit/test_quant.c tests/unit/runner.c tests/unit/runner.h
+tests_unit_test_quant_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_unit_test_quant_LDADD = $(TEST_LDADD)
+
+tests_unit_test_tmrt_SOURCES = tests/unit/test_tmrt.c tests/unit/runner.c tests/unit/runner.h
+tests_unit_test_tmrt_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_unit_test_tmrt_LDADD = runtime/libtmrt.la $(TEST_LDADD)
+
+tests_unit_test_xor_SOURCES = tests/unit/test_xor.c tests/unit/runner.c tests/unit/runner.h
+tests_unit_test_xor_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_unit_test_xor_LDADD = runtime/libtmrt.la $(TEST_LDADD)
+
+# Fixture plugins for the loader tests: never installed.
+FIXTURE_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
+check_LTLIBRARIES = \
+	tests/plugins/bad_abi.la \
+	tests/plugins/no_entry.la \
+	tests/plugins/name_mismatch.la \
+	tests/plugins/wrong_kind.la \
+	tests/plugins/twin.la
+tests_plugins_bad_abi_la_SOURCES = tests/plugins/bad_abi.c
+tests_plugins_bad_abi_la_LDFLAGS = $(FIXTURE_LDFLAGS)
+tests_plugins_no_entry_la_SOURCES = tests/plugins/no_entry.c
+tests_plugins_no_entry_la_LDFLAGS = $(FIXTURE_LDFLAGS)
+tests_plugins_name_mismatch_la_SOURCES = tests/plugins/name_mismatch.c
+tests_plugins_name_mismatch_la_LDFLAGS = $(FIXTURE_LDFLAGS)
+tests_plugins_wrong_kind_la_SOURCES = tests/plugins/wrong_kind.c
+tests_plugins_wrong_kind_la_LDFLAGS = $(FIXTURE_LDFLAGS)
+tests_plugins_twin_la_SOURCES = tests/plugins/twin.c
+tests_plugins_twin_la_LDFLAGS = $(FIXTURE_LDFLAGS)
+
+E2E_TESTS = \
+	tests/e2e/cli.test \
+	tests/e2e/xor.test \
+	tests/e2e/bad_pipelines.test
+
+TESTS = $(UNIT_TESTS) $(E2E_TESTS)
+TEST_EXTENSIONS = .test
+TEST_LOG_COMPILER = $(SHELL)
+# The tests find the build tree's plugins and read no user configuration.
+AM_TESTS_ENVIRONMENT = \
+	TMPIPE_PLUGIN_PATH='$(abs_top_builddir)/plugins/.libs'; \
+	TMPIPE_FIXTURE_DIR='$(abs_top_builddir)/tests/plugins/.libs'; \
+	TMPIPE_BUILDDIR='$(abs_top_builddir)'; \
+	XDG_CONFIG_HOME='$(abs_top_builddir)/tests/no-xdg'; \
+	TMPIPE_NO_SYSTEM_CONFIG=1; \
+	export TMPIPE_PLUGIN_PATH TMPIPE_FIXTURE_DIR TMPIPE_BUILDDIR \
+		XDG_CONFIG_HOME TMPIPE_NO_SYSTEM_CONFIG; \
+	unset TMPIPE_CONFIG;
+# Valgrind or a sanitizer runner can be put in front of every unit test:
+#   make check LOG_COMPILER='libtool --mode=execute valgrind --error-exitcode=1 -q'
+
+EXTRA_DIST += $(E2E_TESTS) tests/e2e/lib.sh

@@ -1,0 +1,101 @@
+/* tmpipe tests — shared CUnit runner. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <CUnit/Basic.h>
+
+#include "runner.h"
+
+static char tmpdir[4096];
+
+int
+tm_test_add_suite(const char *name, const tm_test_case *cases)
+{
+	CU_pSuite s;
+
+	if (CU_get_registry() == NULL && CU_initialize_registry() != CUE_SUCCESS)
+		return -1;
+	s = CU_add_suite(name, NULL, NULL);
+	if (!s)
+		return -1;
+	for (; cases->name; cases++)
+		if (!CU_add_test(s, cases->name, cases->fn))
+			return -1;
+	return 0;
+}
+
+const char *
+tm_test_srcdir(void)
+{
+	static char dir[4096];
+	const char *s = getenv("srcdir");
+
+	if (!dir[0])
+		snprintf(dir, sizeof dir, "%s/tests", s && *s ? s : ".");
+	return dir;
+}
+
+const char *
+tm_test_tmpdir(void)
+{
+	if (!tmpdir[0]) {
+		const char *t = getenv("TMPDIR");
+
+		snprintf(tmpdir, sizeof tmpdir, "%s/tmpipe-test.XXXXXX",
+			 t && *t ? t : "/tmp");
+		if (!mkdtemp(tmpdir)) {
+			perror("mkdtemp");
+			exit(99);
+		}
+	}
+	return tmpdir;
+}
+
+void
+tm_test_write_file(const char *path, const char *text)
+{
+	FILE *fp = fopen(path, "w");
+
+	CU_ASSERT_PTR_NOT_NULL(fp);
+	if (!fp)
+		return;
+	fputs(text, fp);
+	CU_ASSERT_EQUAL(fclose(fp), 0);
+}
+
+static void
+remove_tmpdir(void)
+{
+	char cmd[4200];
+
+	if (!tmpdir[0])
+		return;
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", tmpdir);
+}
+
+int
+tm_test_run(void)
+{
+	unsigned failed_tests, failed_suites, failed_asserts, ran;
+
+	if (CU_get_registry() == NULL)
+		return 99;
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	failed_tests = CU_get_number_of_tests_failed();
+	failed_suites = CU_get_number_of_suites_failed();
+	failed_asserts = CU_get_number_of_failures();
+	ran = CU_get_number_of_tests_run();
+	CU_cleanup_registry();
+	remove_tmpdir();
+	printf("\n%u passed, %u failed\n", ran - failed_tests, failed_tests);
+	if (failed_tests || failed_suites || failed_asserts || ran == 0)
+		return 1;
+	return 0;
+}
