@@ -385,6 +385,12 @@ tm_registry_scan(tm_registry *r, const char *const *given,
 	return st;
 }
 
+static const char *
+article(const char *noun)
+{
+	return strchr("aeiou", noun[0]) ? "an" : "a";
+}
+
 tm_status
 tm_registry_find(const tm_registry *r, const char *name,
 		      tm_plugin_kind kind, const tm_plugin **out,
@@ -404,11 +410,14 @@ tm_registry_find(const tm_registry *r, const char *name,
 				    "%s; remove one or change the plugin "
 				    "path", kname, name, p->path,
 				    p->duplicate->path);
-	if (p && kind && p->desc->kind != kind)
+	if (p && kind && p->desc->kind != kind) {
+		const char *is = tm_plugin_kind_name(p->desc->kind);
+
 		return tm_error_set(err, TM_ERR_INVALID,
-				    "'%s' (%s) is a %s plugin, not a %s",
-				    name, p->path,
-				    tm_plugin_kind_name(p->desc->kind), kname);
+				    "'%s' (%s) is %s %s plugin, not %s %s",
+				    name, p->path, article(is), is,
+				    article(kname), kname);
+	}
 	if (p) {
 		*out = p;
 		return TM_OK;

@@ -18,16 +18,22 @@ stage_done(tm_stage_hook hook, void *user, tm_run_summary *sum,
 		hook(user, label, tm_priv_now() - t0);
 }
 
-/* Adds the stage's YAML position to a plugin's error that has none. */
+/* Points a plugin's error that has no line at the stage in the pipeline;
+ * a file it names (an output, say) moves into the message. */
 static void
 locate(const tm_pipeline *pl, const tm_stage *s, tm_error *err)
 {
-	if (err && err->code && !err->file[0]) {
-		snprintf(err->file, sizeof err->file, "%s", pl->file);
-		err->line = s->line;
-		err->col = s->col;
-		tm_error_prefix(err, "%s", s->label);
-	}
+	char file[TM_ERROR_FILE_MAX];
+
+	if (!err || !err->code || err->line)
+		return;
+	memcpy(file, err->file, sizeof file);
+	if (file[0])
+		tm_error_prefix(err, "%s", file);
+	tm_error_prefix(err, "%s", s->label);
+	snprintf(err->file, sizeof err->file, "%s", pl->file);
+	err->line = s->line;
+	err->col = s->col;
 }
 
 tm_status

@@ -269,9 +269,11 @@ tm_priv_suggest(const char *word, const char *const *candidates, size_t n)
 
 	if (!word || !candidates)
 		return NULL;
-	limit = strlen(word) / 3;
-	if (limit < 1)
-		limit = 1;
+	/* One edit for short words; two (a swap of neighbours, as in
+	 * "modle") or a third of the word for longer ones. */
+	limit = strlen(word) <= 3 ? 1 : strlen(word) / 3;
+	if (strlen(word) > 3 && limit < 2)
+		limit = 2;
 	best_d = limit + 1;
 	/* Strictly smaller only: on a tie the earlier candidate stays, so
 	 * the answer does not depend on anything but the list's order. */

@@ -37,7 +37,8 @@ TM_PRIV void tm_priv_strv_fini(tm_strv *sv);
 /* Edit distance of two short strings, for "did you mean" suggestions. */
 TM_PRIV size_t tm_priv_edit_distance(const char *a, const char *b);
 /* The candidate closest to word, when it is close enough to suggest
- * (distance <= max(1, strlen(word) / 3)), else NULL. */
+ * (distance 1 for words of up to 3 characters, else max(2,
+ * strlen(word) / 3)), else NULL. */
 TM_PRIV const char *tm_priv_suggest(const char *word,
 				    const char *const *candidates, size_t n);
 

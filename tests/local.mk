@@ -85,11 +85,13 @@ AM_TESTS_ENVIRONMENT = \
 	TMPIPE_FIXTURE_DIR='$(abs_top_builddir)/tests/plugins/.libs'; \
 	TMPIPE_BUILDDIR='$(abs_top_builddir)'; \
 	XDG_CONFIG_HOME='$(abs_top_builddir)/tests/no-xdg'; \
+	LD_LIBRARY_PATH='$(abs_top_builddir)/core/.libs'$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH}; \
 	TMPIPE_NO_SYSTEM_CONFIG=1; \
 	export TMPIPE_PLUGIN_PATH TMPIPE_FIXTURE_DIR TMPIPE_BUILDDIR \
-		XDG_CONFIG_HOME TMPIPE_NO_SYSTEM_CONFIG; \
+		XDG_CONFIG_HOME TMPIPE_NO_SYSTEM_CONFIG LD_LIBRARY_PATH; \
 	unset TMPIPE_CONFIG;
 # Valgrind or a sanitizer runner can be put in front of every unit test:
 #   make check LOG_COMPILER='libtool --mode=execute valgrind --error-exitcode=1 -q'
 
 EXTRA_DIST += $(E2E_TESTS) tests/e2e/lib.sh
+EXTRA_DIST += tests/data tests/gen/npy_fixtures.py

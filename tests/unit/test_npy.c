@@ -679,6 +679,28 @@ test_bad_truncated_header(void)
 			      "bytes, the header needs 128");
 }
 
+/* A version 2.0 header length of 2 GiB must not be allocated. */
+static void
+test_bad_header_len(void)
+{
+	static const unsigned char pre[] = {
+		0x93, 'N', 'U', 'M', 'P', 'Y', 2, 0, 0xff, 0xff, 0xff, 0x7f,
+		'{', '}'
+	};
+	char path[4096];
+	FILE *fp;
+
+	tmpfile_path("hlen.npy", path, sizeof path);
+	fp = fopen(path, "wb");
+	CU_ASSERT_PTR_NOT_NULL(fp);
+	if (!fp)
+		return;
+	CU_ASSERT_EQUAL(fwrite(pre, 1, sizeof pre, fp), sizeof pre);
+	CU_ASSERT_EQUAL(fclose(fp), 0);
+	check_refused(path, TM_ERR_PARSE, "header of 2147483647 bytes is too "
+		      "large (at most 1048576)");
+}
+
 static void
 test_bad_dtype(void)
 {
@@ -806,8 +828,8 @@ static const struct hdr_case hdr_cases[] = {
 	{ "{'descr': '<f4\n', 'fortran_order': False, 'shape': ()}",
 	  "malformed .npy header: control byte 0x0a in a string",
 	  TM_ERR_PARSE },
-	{ "{'descr': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-	  "xxxxxxxxxx'}",
+	{ "{'descr': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	  "xxxxxxxxxxxxx'}",
 	  "malformed .npy header: string longer than 63 bytes",
 	  TM_ERR_PARSE },
 	{ H("<f4", "False", "(2,)"),
@@ -1030,6 +1052,7 @@ static const tm_test_case cases[] = {
 	{ "bad magic", test_bad_magic },
 	{ "bad version", test_bad_version },
 	{ "truncated header", test_bad_truncated_header },
+	{ "header length too large", test_bad_header_len },
 	{ "unsupported dtypes", test_bad_dtype },
 	{ "Fortran order, too many dims", test_bad_order_and_ndim },
 	{ "missing key", test_bad_dict },
