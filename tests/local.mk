@@ -62,14 +62,19 @@ check_LTLIBRARIES = \
 	tests/plugins/twin.la
 tests_plugins_bad_abi_la_SOURCES = tests/plugins/bad_abi.c
 tests_plugins_bad_abi_la_LDFLAGS = $(FIXTURE_LDFLAGS)
+tests_plugins_bad_abi_la_LIBADD = core/libtmpipe.la
 tests_plugins_no_entry_la_SOURCES = tests/plugins/no_entry.c
 tests_plugins_no_entry_la_LDFLAGS = $(FIXTURE_LDFLAGS)
+tests_plugins_no_entry_la_LIBADD = core/libtmpipe.la
 tests_plugins_name_mismatch_la_SOURCES = tests/plugins/name_mismatch.c
 tests_plugins_name_mismatch_la_LDFLAGS = $(FIXTURE_LDFLAGS)
+tests_plugins_name_mismatch_la_LIBADD = core/libtmpipe.la
 tests_plugins_wrong_kind_la_SOURCES = tests/plugins/wrong_kind.c
 tests_plugins_wrong_kind_la_LDFLAGS = $(FIXTURE_LDFLAGS)
+tests_plugins_wrong_kind_la_LIBADD = core/libtmpipe.la
 tests_plugins_twin_la_SOURCES = tests/plugins/twin.c
 tests_plugins_twin_la_LDFLAGS = $(FIXTURE_LDFLAGS)
+tests_plugins_twin_la_LIBADD = core/libtmpipe.la
 
 E2E_TESTS = \
 	tests/e2e/cli.test \
@@ -93,5 +98,5 @@ AM_TESTS_ENVIRONMENT = \
 # Valgrind or a sanitizer runner can be put in front of every unit test:
 #   make check LOG_COMPILER='libtool --mode=execute valgrind --error-exitcode=1 -q'
 
-EXTRA_DIST += $(E2E_TESTS) tests/e2e/lib.sh
+EXTRA_DIST += $(E2E_TESTS) tests/e2e/lib.sh tests/e2e/xor_model.h.golden
 EXTRA_DIST += tests/data tests/gen/npy_fixtures.py
