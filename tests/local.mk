@@ -79,7 +79,8 @@ tests_plugins_twin_la_LIBADD = core/libtmpipe.la
 E2E_TESTS = \
 	tests/e2e/cli.test \
 	tests/e2e/xor.test \
-	tests/e2e/bad_pipelines.test
+	tests/e2e/bad_pipelines.test \
+	tests/e2e/symbols.test
 
 TESTS = $(UNIT_TESTS) $(E2E_TESTS)
 TEST_EXTENSIONS = .test

@@ -2,8 +2,14 @@
  * weights, int32 biases, per-tensor scale and zero point, the baked
  * requantizer (multiplier, shift) and output clamp of every layer, and
  * the lookup table of every sigmoid. Everything a target needs is an
- * integer constant; scales are there for reference and for host code. */
+ * integer constant; scales are there for reference and for host code.
+ *
+ * Names: <prefix>_<name> with every character outside [A-Za-z0-9_] made
+ * '_' (lower case for arrays, upper case for macros). Every identifier
+ * the header defines is claimed once; two model names that land on the
+ * same C identifier are an error naming both, never a silent shadow. */
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,25 +17,30 @@
 #include <tmpipe/tmpipe.h>
 
 #define VALUES_PER_LINE 12
+#define IDENT_MAX 256
 
 static const tm_param_spec ch_params[] = {
 	{ .name = "path", .type = TM_PARAM_PATH, .flags = TM_PARAM_REQUIRED,
 	  .help = "header to write (relative to the pipeline)" },
 	{ .name = "prefix", .type = TM_PARAM_STRING, .def = "model",
 	  .help = "C identifier prefixed to every name" },
-	{ NULL }
+	TM_PARAM_END
 };
 
-typedef struct cname {
-	char lower[192];
-	char upper[192];
-	const char *from;	/* the tensor or node name it came from */
-} cname;
+typedef struct ident {
+	char name[IDENT_MAX];
+	const char *what;	/* "tensor", "layer" */
+	const char *from;	/* the model name it came from */
+} ident;
 
-typedef struct names {
-	cname *v;
-	size_t n;
-} names;
+typedef struct ctx {
+	FILE *fp;
+	const char *prefix;
+	ident *ids;
+	size_t n_ids, cap_ids;
+	tm_error *err;
+	tm_status st;
+} ctx;
 
 static int
 valid_ident(const char *s)
@@ -42,81 +53,134 @@ valid_ident(const char *s)
 	return 1;
 }
 
-/* prefix_name with every character that is not [A-Za-z0-9_] made '_';
- * two model names that land on the same C name are an error. */
-static tm_status
-make_name(names *ns, const char *prefix, const char *name, cname *out,
-	  tm_error *err)
+/* The identifier <prefix>_<name><suffix>, upper or lower case, claimed
+ * for (what, from). NULL once any error is set. */
+static const char *
+claim(ctx *c, const char *what, const char *from, int upper,
+      const char *suffix)
 {
+	ident *id;
 	size_t len;
 
-	len = (size_t)snprintf(out->lower, sizeof out->lower, "%s_%s", prefix,
-			       name);
-	if (len >= sizeof out->lower)
-		return tm_error_set(err, TM_ERR_INVALID,
-				    "c_header: name '%s' is too long", name);
-	for (char *c = out->lower; *c; c++) {
-		if (!isalnum((unsigned char)*c) && *c != '_')
-			*c = '_';
-		*c = (char)tolower((unsigned char)*c);
+	if (c->st)
+		return NULL;
+	if (c->n_ids == c->cap_ids) {
+		size_t cap = c->cap_ids ? 2 * c->cap_ids : 64;
+		ident *v = realloc(c->ids, cap * sizeof *v);
+
+		if (!v) {
+			c->st = tm_error_set(c->err, TM_ERR_NOMEM,
+					     "out of memory");
+			return NULL;
+		}
+		c->ids = v;
+		c->cap_ids = cap;
 	}
-	for (size_t i = 0; i <= len; i++)
-		out->upper[i] = (char)toupper((unsigned char)out->lower[i]);
-	out->from = name;
-	for (size_t i = 0; i < ns->n; i++)
-		if (strcmp(ns->v[i].lower, out->lower) == 0)
-			return tm_error_set(err, TM_ERR_INVALID,
-					    "c_header: '%s' and '%s' both "
-					    "become the C name '%s'; rename "
-					    "one", ns->v[i].from, name,
-					    out->lower);
-	ns->v[ns->n++] = *out;
-	return TM_OK;
+	id = &c->ids[c->n_ids];
+	len = (size_t)snprintf(id->name, sizeof id->name, "%s_%s%s",
+			       c->prefix, from, suffix);
+	if (len >= sizeof id->name) {
+		c->st = tm_error_set(c->err, TM_ERR_INVALID,
+				     "%s '%s' makes a C name longer "
+				     "than %d characters", what, from,
+				     IDENT_MAX - 1);
+		return NULL;
+	}
+	for (char *p = id->name; *p; p++) {
+		if (!isalnum((unsigned char)*p) && *p != '_')
+			*p = '_';
+		*p = (char)(upper ? toupper((unsigned char)*p)
+				  : tolower((unsigned char)*p));
+	}
+	id->what = what;
+	id->from = from;
+	for (size_t i = 0; i < c->n_ids; i++) {
+		if (strcmp(c->ids[i].name, id->name) != 0)
+			continue;
+		c->st = tm_error_set(c->err, TM_ERR_INVALID,
+				     "%s '%s' and %s '%s' both "
+				     "become the C name %s; rename one",
+				     c->ids[i].what, c->ids[i].from, what,
+				     from, id->name);
+		return NULL;
+	}
+	c->n_ids++;
+	return id->name;
 }
 
 static void
-put_i32s(FILE *fp, const int32_t *v, size_t n)
+put_values(FILE *fp, const void *v, int is_i8, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		fprintf(fp, "%s%ld%s", i % VALUES_PER_LINE ? " " : "\t",
-			(long)v[i],
+	for (size_t i = 0; i < n; i++) {
+		long x = is_i8 ? (long)((const int8_t *)v)[i]
+			       : (long)((const int32_t *)v)[i];
+
+		fprintf(fp, is_i8 ? "%s%4ld%s" : "%s%ld%s",
+			i % VALUES_PER_LINE ? " " : "\t", x,
 			i + 1 == n ? "\n"
 			: (i + 1) % VALUES_PER_LINE ? ","
 						     : ",\n");
+	}
 }
 
 static void
-put_i8s(FILE *fp, const int8_t *v, size_t n)
+put_define(ctx *c, const char *what, const char *from, const char *suffix,
+	   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void
+put_define(ctx *c, const char *what, const char *from, const char *suffix,
+	   const char *fmt, ...)
 {
-	for (size_t i = 0; i < n; i++)
-		fprintf(fp, "%s%4d%s", i % VALUES_PER_LINE ? " " : "\t",
-			(int)v[i],
-			i + 1 == n ? "\n"
-			: (i + 1) % VALUES_PER_LINE ? ","
-						     : ",\n");
+	const char *id = claim(c, what, from, 1, suffix);
+	va_list ap;
+
+	if (!id)
+		return;
+	fprintf(c->fp, "#define %s ", id);
+	va_start(ap, fmt);
+	vfprintf(c->fp, fmt, ap);
+	va_end(ap);
+	fputc('\n', c->fp);
 }
 
 static void
-put_activation(FILE *fp, const tm_tensor *t, const cname *cn)
+put_array(ctx *c, const char *what, const char *from, const char *suffix,
+	  const void *v, int is_i8, size_t n)
 {
-	fprintf(fp, "/* %s '%s': %zu value%s, ", t->kind == TM_TENSOR_INPUT
-		? "input" : "tensor", t->name, tm_tensor_numel(t),
-		tm_tensor_numel(t) == 1 ? "" : "s");
+	const char *id = claim(c, what, from, 0, suffix);
+
+	if (!id)
+		return;
+	fprintf(c->fp, "static const %s %s[%zu] = {\n",
+		is_i8 ? "int8_t" : "int32_t", id, n);
+	put_values(c->fp, v, is_i8, n);
+	fprintf(c->fp, "};\n");
+}
+
+static void
+put_activation(ctx *c, const tm_tensor *t)
+{
+	size_t n = tm_tensor_numel(t);
+
+	fprintf(c->fp, "/* %s '%s': %zu value%s, ",
+		t->kind == TM_TENSOR_INPUT ? "input" : "tensor", t->name, n,
+		n == 1 ? "" : "s");
 	if (t->fixed_range)
-		fprintf(fp, "fixed range [%.9g, %.9g] */\n", (double)t->lo,
+		fprintf(c->fp, "fixed range [%.9g, %.9g] */\n", (double)t->lo,
 			(double)t->hi);
 	else
-		fprintf(fp, "observed range [%.9g, %.9g] by %s */\n",
+		fprintf(c->fp, "observed range [%.9g, %.9g] by %s */\n",
 			(double)t->lo, (double)t->hi,
 			t->observer ? t->observer : "?");
-	fprintf(fp, "#define %s_SCALE %.9ef\n", cn->upper,
-		(double)(float)t->q.scale);
-	fprintf(fp, "#define %s_ZERO_POINT (%ld)\n\n", cn->upper,
-		(long)t->q.zero_point);
+	put_define(c, "tensor", t->name, "_SCALE", "%.9ef",
+		   (double)(float)t->q.scale);
+	put_define(c, "tensor", t->name, "_ZERO_POINT", "(%ld)",
+		   (long)t->q.zero_point);
+	fputc('\n', c->fp);
 }
 
 static void
-put_dense(FILE *fp, const tm_model *m, const tm_node *n, const cname *cn)
+put_dense(ctx *c, const tm_model *m, const tm_node *n)
 {
 	const tm_tensor *x = m->tensors[n->inputs[0]];
 	const tm_tensor *w = m->tensors[n->inputs[1]];
@@ -124,48 +188,40 @@ put_dense(FILE *fp, const tm_model *m, const tm_node *n, const cname *cn)
 	const tm_tensor *y = m->tensors[n->requant_out];
 	long long out = w->shape[0], in = w->shape[1];
 
-	fprintf(fp, "/* %s: dense %lld -> %lld, input '%s', output '%s'%s */\n",
-		n->name, in, out, x->name, y->name,
+	fprintf(c->fp, "/* %s: dense %lld -> %lld, input '%s', output '%s'%s "
+		"*/\n", n->name, in, out, x->name, y->name,
 		n->fused_relu ? " (ReLU folded into the clamp)" : "");
-	fprintf(fp, "#define %s_IN_FEATURES %lld\n", cn->upper, in);
-	fprintf(fp, "#define %s_OUT_FEATURES %lld\n", cn->upper, out);
-	fprintf(fp, "#define %s_WEIGHT_SCALE %.9ef\n", cn->upper,
-		(double)(float)w->q.scale);
-	fprintf(fp, "/* int8, symmetric (zero point 0), [out][in] */\n");
-	fprintf(fp, "static const int8_t %s_weight[%lld] = {\n", cn->lower,
-		out * in);
-	put_i8s(fp, w->q8, (size_t)(out * in));
-	fprintf(fp, "};\n");
+	put_define(c, "layer", n->name, "_IN_FEATURES", "%lld", in);
+	put_define(c, "layer", n->name, "_OUT_FEATURES", "%lld", out);
+	put_define(c, "layer", n->name, "_WEIGHT_SCALE", "%.9ef",
+		   (double)(float)w->q.scale);
+	fprintf(c->fp, "/* int8, symmetric (zero point 0), [out][in] */\n");
+	put_array(c, "layer", n->name, "_weight", w->q8, 1,
+		  (size_t)(out * in));
 	if (b) {
-		fprintf(fp, "/* int32, scale = input scale * weight scale */\n");
-		fprintf(fp, "static const int32_t %s_bias[%lld] = {\n",
-			cn->lower, out);
-		put_i32s(fp, b->q32, (size_t)out);
-		fprintf(fp, "};\n");
+		fprintf(c->fp, "/* int32, scale = input scale * weight scale "
+			"*/\n");
+		put_array(c, "layer", n->name, "_bias", b->q32, 0,
+			  (size_t)out);
 	}
-	fprintf(fp, "/* requantizer: y = clamp(rdbpot(srdhm(acc << max(-shift, "
-		"0), multiplier), max(shift, 0)) + zero point) */\n");
-	fprintf(fp, "static const int32_t %s_multiplier[%zu] = {\n", cn->lower,
-		n->n_requant);
-	put_i32s(fp, n->multiplier, n->n_requant);
-	fprintf(fp, "};\n");
-	fprintf(fp, "static const int32_t %s_shift[%zu] = {\n", cn->lower,
-		n->n_requant);
-	put_i32s(fp, n->shift, n->n_requant);
-	fprintf(fp, "};\n");
-	fprintf(fp, "#define %s_ACT_MIN (%ld)\n", cn->upper, (long)n->act_min);
-	fprintf(fp, "#define %s_ACT_MAX (%ld)\n\n", cn->upper,
-		(long)n->act_max);
+	fprintf(c->fp, "/* requantizer: y = clamp(rdbpot(srdhm(acc << "
+		"max(-shift, 0), multiplier), max(shift, 0)) + zero point) "
+		"*/\n");
+	put_array(c, "layer", n->name, "_multiplier", n->multiplier, 0,
+		  n->n_requant);
+	put_array(c, "layer", n->name, "_shift", n->shift, 0, n->n_requant);
+	put_define(c, "layer", n->name, "_ACT_MIN", "(%ld)", (long)n->act_min);
+	put_define(c, "layer", n->name, "_ACT_MAX", "(%ld)", (long)n->act_max);
+	fputc('\n', c->fp);
 }
 
 static void
-put_lut(FILE *fp, const tm_node *n, const cname *cn)
+put_lut(ctx *c, const tm_node *n)
 {
-	fprintf(fp, "/* %s: %s lookup table, indexed by (uint8_t)(x + 128) */\n",
-		n->name, tm_op_name(n->op));
-	fprintf(fp, "static const int8_t %s_lut[256] = {\n", cn->lower);
-	put_i8s(fp, n->lut, 256);
-	fprintf(fp, "};\n\n");
+	fprintf(c->fp, "/* %s: %s lookup table, indexed by (uint8_t)(x + 128) "
+		"*/\n", n->name, tm_op_name(n->op));
+	put_array(c, "layer", n->name, "_lut", n->lut, 1, 256);
+	fputc('\n', c->fp);
 }
 
 static tm_status
@@ -173,109 +229,57 @@ ch_emit(const tm_model *m, const tm_params *p, tm_outputs *outs,
 	tm_error *err)
 {
 	const char *path = tm_params_get_string(p, "path");
-	const char *prefix = tm_params_get_string(p, "prefix");
-	names ns = { 0 };
-	cname *tn = NULL, *nn = NULL, guard;
-	tm_status st = TM_OK;
-	FILE *fp;
+	ctx c = { 0 };
+	const char *guard;
 
-	if (!valid_ident(prefix))
+	c.prefix = tm_params_get_string(p, "prefix");
+	c.err = err;
+	if (!valid_ident(c.prefix))
 		return tm_params_error(p, "prefix", err, TM_ERR_INVALID,
 				       "prefix: '%s' is not a C identifier",
-				       prefix);
+				       c.prefix);
 	for (size_t i = 0; i < m->n_tensors; i++)
 		if (m->tensors[i]->kind != TM_TENSOR_CONST &&
 		    m->tensors[i]->q.scheme == TM_QSCHEME_NONE)
 			return tm_error_set(err, TM_ERR_INVALID,
-					    "c_header: tensor '%s' is not "
+					    "tensor '%s' is not "
 					    "quantized (the pipeline needs a "
 					    "calibration section)",
 					    m->tensors[i]->name);
-	ns.v = calloc(m->n_tensors + m->n_nodes + 1, sizeof *ns.v);
-	tn = calloc(m->n_tensors + 1, sizeof *tn);
-	nn = calloc(m->n_nodes + 1, sizeof *nn);
-	if (!ns.v || !tn || !nn) {
-		st = tm_error_set(err, TM_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	/* Activations keep their names; nodes get theirs only where they
-	 * emit something (dense, sigmoid) and would otherwise collide
-	 * with the tensor of the same name, so nodes are named
-	 * "<name>_layer" only when needed... kept simple: a node's arrays
-	 * use suffixes (_weight, _bias, _lut) that tensors never use. */
-	for (size_t i = 0; i < m->n_tensors && !st; i++)
-		if (m->tensors[i]->kind != TM_TENSOR_CONST)
-			st = make_name(&ns, prefix, m->tensors[i]->name,
-				       &tn[i], err);
-	if (st)
-		goto out;
-	for (size_t i = 0; i < m->n_nodes; i++) {
-		/* A node and its output tensor share a name in layer lists;
-		 * that is fine: their C names differ by suffix. */
-		size_t len = (size_t)snprintf(nn[i].lower, sizeof nn[i].lower,
-					      "%s_%s", prefix,
-					      m->nodes[i]->name);
-
-		for (char *c = nn[i].lower; *c; c++) {
-			if (!isalnum((unsigned char)*c) && *c != '_')
-				*c = '_';
-			*c = (char)tolower((unsigned char)*c);
-		}
-		for (size_t k = 0; k <= len && k < sizeof nn[i].upper; k++)
-			nn[i].upper[k] =
-				(char)toupper((unsigned char)nn[i].lower[k]);
-		for (size_t k = 0; k < i; k++)
-			if (strcmp(nn[k].lower, nn[i].lower) == 0) {
-				st = tm_error_set(err, TM_ERR_INVALID,
-						  "c_header: layers '%s' and "
-						  "'%s' both become the C "
-						  "name '%s'; rename one",
-						  m->nodes[k]->name,
-						  m->nodes[i]->name,
-						  nn[i].lower);
-				goto out;
-			}
-	}
-
-	fp = tm_outputs_open(outs, path, err);
-	if (!fp) {
-		st = err->code;
-		goto out;
-	}
-	snprintf(guard.upper, sizeof guard.upper, "%s", prefix);
-	for (char *c = guard.upper; *c; c++)
-		*c = (char)toupper((unsigned char)*c);
-	fprintf(fp, "/* Generated by tmpipe %s from %s. Do not edit.\n",
+	c.fp = tm_outputs_open(outs, path, err);
+	if (!c.fp)
+		return err->code;
+	fprintf(c.fp, "/* Generated by tmpipe %s from %s. Do not edit.\n",
 		tm_version(), m->source ? m->source : "a model");
-	fprintf(fp, " *\n * int8 quantization (TFLite scheme): activations "
+	fprintf(c.fp, " *\n * int8 quantization (TFLite scheme): activations "
 		"asymmetric in [-128, 127],\n * weights symmetric (zero point "
 		"0), biases int32 at input scale * weight scale.\n */\n");
-	fprintf(fp, "#ifndef %s_MODEL_H\n#define %s_MODEL_H\n\n", guard.upper,
-		guard.upper);
-	fprintf(fp, "#include <stdint.h>\n\n");
-	fprintf(fp, "#define %s_N_INPUTS %zu\n", guard.upper, m->n_inputs);
-	fprintf(fp, "#define %s_N_OUTPUTS %zu\n\n", guard.upper,
-		m->n_outputs);
+	/* The guard and the counts are <PREFIX>_MODEL_H etc.: claimed like
+	 * any other name so a tensor called "model_h" cannot clash. */
+	guard = claim(&c, "header", "model", 1, "_H");
+	if (guard)
+		fprintf(c.fp, "#ifndef %s\n#define %s\n\n#include <stdint.h>\n\n",
+			guard, guard);
+	put_define(&c, "header", "n", "_INPUTS", "%zu", m->n_inputs);
+	put_define(&c, "header", "n", "_OUTPUTS", "%zu", m->n_outputs);
+	fputc('\n', c.fp);
 	for (size_t i = 0; i < m->n_inputs; i++)
-		put_activation(fp, m->tensors[m->inputs[i]],
-			       &tn[m->inputs[i]]);
-	for (size_t k = 0; k < m->n_nodes; k++) {
+		put_activation(&c, m->tensors[m->inputs[i]]);
+	for (size_t k = 0; k < m->n_nodes && !c.st; k++) {
 		const tm_node *n = m->nodes[k];
 
 		for (size_t o = 0; o < n->n_outputs; o++)
-			put_activation(fp, m->tensors[n->outputs[o]],
-				       &tn[n->outputs[o]]);
+			put_activation(&c, m->tensors[n->outputs[o]]);
 		if (n->op == TM_OP_DENSE)
-			put_dense(fp, m, n, &nn[k]);
+			put_dense(&c, m, n);
 		else if (n->lut)
-			put_lut(fp, n, &nn[k]);
+			put_lut(&c, n);
 	}
-	fprintf(fp, "#endif /* %s_MODEL_H */\n", guard.upper);
-out:
-	free(ns.v);
-	free(tn);
-	free(nn);
-	return st;
+	if (guard)
+		fprintf(c.fp, "#endif /* %s */\n", guard);
+	free(c.ids);
+	/* On error the core discards the half-written file. */
+	return c.st;
 }
 
 static const tm_emitter_ops ch_ops = {

@@ -19,7 +19,7 @@ mm_create(const tm_params *params, tm_error *err)
 
 	(void)params;
 	if (!s)
-		tm_error_set(err, TM_ERR_NOMEM, "minmax: out of memory");
+		tm_error_set(err, TM_ERR_NOMEM, "out of memory");
 	return s;
 }
 
@@ -76,7 +76,7 @@ mm_finish(void *state, float *lo, float *hi, tm_error *err)
 
 	if (!s->count)
 		return tm_error_set(err, TM_ERR_INVALID,
-				    "minmax: saw no values");
+				    "saw no values");
 	*lo = s->lo;
 	*hi = s->hi;
 	return TM_OK;
@@ -90,7 +90,7 @@ mm_state_size(const void *state)
 }
 
 static const tm_param_spec mm_params[] = {
-	{ NULL }
+	TM_PARAM_END
 };
 
 static const tm_observer_ops mm_ops = {

@@ -25,14 +25,14 @@ static const tm_param_spec layer_fields[] = {
 	  .help = "dense: .npy of [out, in], relative to dir" },
 	{ .name = "bias", .type = TM_PARAM_STRING,
 	  .help = "dense: .npy of [out], relative to dir (optional)" },
-	{ NULL }
+	TM_PARAM_END
 };
 
 static const tm_param_spec shape_field[] = {
 	{ .name = "shape", .type = TM_PARAM_INT_LIST,
 	  .flags = TM_PARAM_HAS_MIN | TM_PARAM_HAS_MAX, .min = 1,
 	  .max = 1 << 30, .help = "shape of one sample" },
-	{ NULL }
+	TM_PARAM_END
 };
 
 static const tm_param_spec npy_params[] = {
@@ -44,7 +44,7 @@ static const tm_param_spec npy_params[] = {
 	{ .name = "layers", .type = TM_PARAM_LIST, .flags = TM_PARAM_REQUIRED,
 	  .fields = layer_fields,
 	  .help = "layers in order: {name, op, input, weight, bias}" },
-	{ NULL }
+	TM_PARAM_END
 };
 
 /* Loads dir/file as constant tensor name, with the expected rank. */

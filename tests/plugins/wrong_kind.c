@@ -15,7 +15,7 @@ static const char *const modes[] = { "fast", "exact", NULL };
 static const tm_param_spec item[] = {
 	{ .name = "id", .type = TM_PARAM_STRING, .flags = TM_PARAM_REQUIRED },
 	{ .name = "weight", .type = TM_PARAM_FLOAT, .def = "1.0" },
-	{ NULL }
+	TM_PARAM_END
 };
 static const tm_param_spec params[] = {
 	{ .name = "flag", .type = TM_PARAM_BOOL, .def = "false",
@@ -31,7 +31,7 @@ static const tm_param_spec params[] = {
 	{ .name = "dims", .type = TM_PARAM_INT_LIST, .help = "ints" },
 	{ .name = "items", .type = TM_PARAM_LIST, .fields = item,
 	  .help = "records" },
-	{ NULL }
+	TM_PARAM_END
 };
 
 static const tm_emitter_ops ops = { .emit = emit };

@@ -42,7 +42,7 @@ typedef enum tm_param_type {
 typedef struct tm_param_spec tm_param_spec;
 
 struct tm_param_spec {
-	const char *name;	/* NULL name ends a table */
+	const char *name;	/* NULL ends a table: TM_PARAM_END */
 	tm_param_type type;
 	unsigned flags;
 	const char *def;	/* default as YAML text, NULL for none */
@@ -52,6 +52,9 @@ struct tm_param_spec {
 	const tm_param_spec *fields; /* LIST items / MAP values */
 	void *reserved[4];
 };
+
+/* Ends a tm_param_spec table. */
+#define TM_PARAM_END { .name = NULL }
 
 /* Validated values. Borrowed by the plugin for the call it is given in;
  * copy what you keep. */
