@@ -28,7 +28,7 @@ check_rules(const tm_model *m, const tm_pipeline *pl, tm_error *err)
 		const tm_tensor_rule *rule = &pl->rules[r];
 		const char *names[256];
 		size_t n = 0;
-		int hit = 0;
+		int hit = 0, fixed = 0;
 		const char *sugg;
 
 		for (size_t t = 0; t < m->n_tensors; t++) {
@@ -36,22 +36,34 @@ check_rules(const tm_model *m, const tm_pipeline *pl, tm_error *err)
 
 			if (tt->kind == TM_TENSOR_CONST)
 				continue;
-			if (fnmatch(rule->pattern, tt->name, 0) == 0)
-				hit = 1;
+			if (fnmatch(rule->pattern, tt->name, 0) == 0) {
+				if (tt->fixed_range)
+					fixed = 1;
+				else
+					hit = 1;
+			}
 			if (n < TM_ARRAY_LEN(names))
 				names[n++] = tt->name;
 		}
 		if (hit)
 			continue;
+		if (fixed)
+			return tm_error_set_at(err, TM_ERR_INVALID, rule->file,
+					       rule->line, rule->col,
+					       "calibration.tensors: '%s' "
+					       "matches only tensors whose "
+					       "range their op fixes (e.g. a "
+					       "sigmoid output); they are not "
+					       "observed", rule->pattern);
 		sugg = tm_priv_suggest(rule->pattern, names, n);
 		if (sugg)
-			return tm_error_set_at(err, TM_ERR_NOT_FOUND, pl->file,
+			return tm_error_set_at(err, TM_ERR_NOT_FOUND, rule->file,
 					       rule->line, rule->col,
 					       "calibration.tensors: '%s' "
 					       "matches no activation tensor; "
 					       "did you mean '%s'?",
 					       rule->pattern, sugg);
-		return tm_error_set_at(err, TM_ERR_NOT_FOUND, pl->file,
+		return tm_error_set_at(err, TM_ERR_NOT_FOUND, rule->file,
 				       rule->line, rule->col,
 				       "calibration.tensors: '%s' matches no "
 				       "activation tensor", rule->pattern);

@@ -131,11 +131,10 @@ check_desc(const tm_plugin_desc *d, const char *path, const char *stem,
 		return tm_error_set_at(err, TM_ERR_ABI, path, 0, 0,
 				       "built for plugin ABI %u.%u, this "
 				       "tmpipe provides %u.%u; rebuild it "
-				       "against tmpipe %u.x",
+				       "against the headers of this tmpipe",
 				       (unsigned)d->abi_major,
 				       (unsigned)d->abi_minor,
-				       TM_PLUGIN_ABI_MAJOR, TM_PLUGIN_ABI_MINOR,
-				       TM_PLUGIN_ABI_MAJOR);
+				       TM_PLUGIN_ABI_MAJOR, TM_PLUGIN_ABI_MINOR);
 	if (d->size < offsetof(tm_plugin_desc, reserved))
 		return tm_error_set_at(err, TM_ERR_ABI, path, 0, 0,
 				       "descriptor of %u bytes is too small "
@@ -190,22 +189,27 @@ tm_priv_plugin_open(const char *path, tm_error *err)
 		return NULL;
 	}
 	tm_error_clear(&p->error);
-	p->path = tm_priv_strdup(path, err);
+	/* dlopen searches the library path for a name without a slash. */
+	p->path = strchr(path, '/') ? tm_priv_strdup(path, err)
+				    : tm_priv_asprintf(err, "./%s", path);
 	p->name = file_stem(path, err);
 	if (!p->path || !p->name) {
 		tm_priv_plugin_free(p);
 		return NULL;
 	}
-	if (stat(path, &sb) != 0) {
+	if (stat(p->path, &sb) != 0) {
 		tm_error_set_at(&p->error, TM_ERR_NOT_FOUND, path, 0, 0,
 				"cannot open plugin: %s", strerror(errno));
 		goto fail;
 	}
-	p->handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	p->dev = (unsigned long long)sb.st_dev;
+	p->ino = (unsigned long long)sb.st_ino;
+	p->handle = dlopen(p->path, RTLD_NOW | RTLD_LOCAL);
 	if (!p->handle) {
 		tm_error_set_at(&p->error, TM_ERR_IO, path, 0, 0,
 				"cannot load plugin: %s (check its "
-				"dependencies with 'ldd %s')", dlerror(), path);
+				"dependencies with 'ldd %s')", dlerror(),
+				p->path);
 		goto fail;
 	}
 	dlerror();
@@ -276,19 +280,24 @@ add_plugin(tm_registry *r, const char *path, int builtin, tm_error *err)
 	}
 	r->v = v;
 	r->v[r->n++] = p;
-	if (!p->desc)
+	/* The first entry of this name from an earlier search entry, usable
+	 * or broken. */
+	other = NULL;
+	for (size_t i = 0; i + 1 < r->n && !other; i++)
+		if (strcmp(r->v[i]->name, p->name) == 0 &&
+		    !r->v[i]->shadowed_by && !r->v[i]->builtin_dir)
+			other = r->v[i];
+	if (!other)
 		return TM_OK;
-	other = find_usable(r, p->name);
-	if (other && other != p) {
-		if (builtin)
-			p->shadowed_by = other;
-		else if (strcmp(other->path, p->path) != 0) {
-			other->duplicate = p;
-			p->duplicate = other;
-		} else {
-			/* The same file named twice in the path. */
-			p->shadowed_by = other;
-		}
+	if (builtin || (other->dev == p->dev && other->ino == p->ino))
+		p->shadowed_by = other;	/* overridden, or the same file */
+	else if (p->desc && other->desc) {
+		other->duplicate = p;
+		p->duplicate = other;
+	} else {
+		/* The first one found wins, broken or not, so a broken plugin
+		 * you point at is reported instead of quietly replaced. */
+		p->shadowed_by = other;
 	}
 	return TM_OK;
 }
@@ -424,7 +433,8 @@ tm_registry_find(const tm_registry *r, const char *name,
 	}
 	/* A broken file of that name explains itself. */
 	for (size_t i = 0; i < r->n; i++)
-		if (!r->v[i]->desc && strcmp(r->v[i]->name, name) == 0) {
+		if (!r->v[i]->desc && !r->v[i]->shadowed_by &&
+		    strcmp(r->v[i]->name, name) == 0) {
 			if (err && err->code == TM_OK)
 				*err = r->v[i]->error;
 			return r->v[i]->error.code;

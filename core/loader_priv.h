@@ -8,9 +8,10 @@
  * A file that fails is kept as a broken entry: it is reported when its
  * name is asked for or listed, and does not stop unrelated work.
  * The same name in two files of the given paths is a duplicate: neither is
- * used, and the error names both files. A plugin in the built-in folder
- * whose name a given path already provides is shadowed (an installed
- * tmpipe never overrides a plugin you point at).
+ * used, and the error names both files (one file reached twice, through
+ * two spellings of its folder, is one plugin). A plugin in the built-in
+ * folder whose name a given path already provides, working or broken, is
+ * shadowed: an installed tmpipe never overrides a plugin you point at.
  */
 #ifndef TMPIPE_LOADER_PRIV_H
 #define TMPIPE_LOADER_PRIV_H
@@ -27,6 +28,7 @@ typedef struct tm_plugin {
 	const tm_plugin_desc *desc;	/* NULL when broken */
 	tm_error error;			/* why it is broken */
 	int builtin_dir;		/* found in the built-in folder */
+	unsigned long long dev, ino;	/* identity of the file */
 	struct tm_plugin *duplicate;	/* another file with this name */
 	struct tm_plugin *shadowed_by;	/* a given path's plugin wins */
 } tm_plugin;

@@ -22,7 +22,50 @@ typedef struct pending {
 struct tm_outputs {
 	pending *v;
 	size_t n;
+	size_t renamed;		/* how many are in place */
+	char **dirs;		/* folders created for the outputs, in
+				 * creation order: removed on discard */
+	size_t n_dirs;
 };
+
+/* Creates the missing folders above path (mkdir -p of its dirname) and
+ * records them so a discarded run removes them again. */
+static tm_status
+make_parents(tm_outputs *outs, const char *path, tm_error *err)
+{
+	char *dir = tm_priv_dirname(path, err);
+	struct stat sb;
+	char **v;
+	tm_status st = TM_OK;
+
+	if (!dir)
+		return TM_ERR_NOMEM;
+	if (stat(dir, &sb) == 0 || errno != ENOENT) {
+		free(dir);
+		return TM_OK;
+	}
+	st = make_parents(outs, dir, err);
+	if (st)
+		goto out;
+	if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+		st = tm_error_set_at(err, TM_ERR_IO, path, 0, 0,
+				     "cannot create folder %s: %s", dir,
+				     strerror(errno));
+		goto out;
+	}
+	v = realloc(outs->dirs, (outs->n_dirs + 1) * sizeof *v);
+	if (!v) {
+		st = tm_error_set(err, TM_ERR_NOMEM, "out of memory");
+		rmdir(dir);
+		goto out;
+	}
+	outs->dirs = v;
+	outs->dirs[outs->n_dirs++] = dir;
+	return TM_OK;
+out:
+	free(dir);
+	return st;
+}
 
 tm_outputs *
 tm_outputs_new(void)
@@ -50,6 +93,8 @@ tm_outputs_open(tm_outputs *outs, const char *path, tm_error *err)
 	outs->v = v;
 	p = &outs->v[outs->n];
 	memset(p, 0, sizeof *p);
+	if (make_parents(outs, path, err))
+		return NULL;
 	p->path = tm_priv_strdup(path, err);
 	p->tmp = tm_priv_asprintf(err, "%s.tmp.XXXXXX", path);
 	if (!p->path || !p->tmp)
@@ -100,6 +145,15 @@ tm_outputs_discard(tm_outputs *outs)
 		if (!p->renamed && p->tmp)
 			unlink(p->tmp);
 	}
+	/* Folders made for this run go too, unless something is in them
+	 * now (rmdir refuses). */
+	if (outs->renamed == 0)
+		while (outs->n_dirs) {
+			char *d = outs->dirs[--outs->n_dirs];
+
+			rmdir(d);
+			free(d);
+		}
 }
 
 tm_status
@@ -132,6 +186,7 @@ tm_outputs_commit(tm_outputs *outs, tm_error *err)
 			return TM_ERR_IO;
 		}
 		p->renamed = 1;
+		outs->renamed++;
 	}
 	return TM_OK;
 }
@@ -140,6 +195,12 @@ size_t
 tm_outputs_count(const tm_outputs *outs)
 {
 	return outs ? outs->n : 0;
+}
+
+size_t
+tm_outputs_committed(const tm_outputs *outs)
+{
+	return outs ? outs->renamed : 0;
 }
 
 const char *
@@ -158,6 +219,9 @@ tm_outputs_free(tm_outputs *outs)
 		free(outs->v[i].path);
 		free(outs->v[i].tmp);
 	}
+	for (size_t i = 0; i < outs->n_dirs; i++)
+		free(outs->dirs[i]);
+	free(outs->dirs);
 	free(outs->v);
 	free(outs);
 }

@@ -83,6 +83,49 @@ tm_priv_yaml_where(const tm_yaml_src *src, yaml_node_t *node,
 	*col = node ? (unsigned)node->start_mark.column + 1 : 0;
 }
 
+const char *
+tm_priv_yaml_basedir(const tm_yaml_src *src, yaml_node_t *node)
+{
+	if (src->first_override && node &&
+	    node_index(src, node) >= src->first_override)
+		return ".";
+	return src->basedir;
+}
+
+tm_status
+tm_priv_yaml_check_duplicates(const tm_yaml_src *src, tm_error *err)
+{
+	yaml_document_t *doc = src->doc;
+
+	for (yaml_node_t *m = doc->nodes.start; m < doc->nodes.top; m++) {
+		if (m->type != YAML_MAPPING_NODE)
+			continue;
+		for (yaml_node_pair_t *p = m->data.mapping.pairs.start;
+		     p < m->data.mapping.pairs.top; p++) {
+			yaml_node_t *k = yaml_document_get_node(doc, p->key);
+			const char *ks = tm_priv_yaml_scalar(k);
+
+			if (!ks)
+				continue;
+			for (yaml_node_pair_t *q = m->data.mapping.pairs.start;
+			     q < p; q++) {
+				yaml_node_t *k0 =
+					yaml_document_get_node(doc, q->key);
+				const char *k0s = tm_priv_yaml_scalar(k0);
+
+				if (k0s && strcmp(k0s, ks) == 0)
+					return tm_priv_yaml_error(
+						src, k, err, TM_ERR_INVALID,
+						"duplicate key '%s' (first "
+						"given on line %u)", ks,
+						(unsigned)k0->start_mark.line +
+							1);
+			}
+		}
+	}
+	return TM_OK;
+}
+
 tm_status
 tm_priv_yaml_error(const tm_yaml_src *src, yaml_node_t *node, tm_error *err,
 		   tm_status code, const char *fmt, ...)
@@ -306,8 +349,9 @@ convert_scalar(const tm_param_spec *sp, const char *s, const where *w,
 		if (!*s)
 			return where_error(w, err, TM_ERR_INVALID,
 					   "%s: empty path", sp->name);
-		pv->s = tm_priv_path_resolve(w->src ? w->src->basedir : ".",
-					     s, err);
+		pv->s = tm_priv_path_resolve(
+			w->src ? tm_priv_yaml_basedir(w->src, w->node) : ".", s,
+			err);
 		return pv->s ? TM_OK : TM_ERR_NOMEM;
 	default:
 		return where_error(w, err, TM_ERR_INVALID,
@@ -746,7 +790,7 @@ tm_priv_params_check_spec(const tm_param_spec *spec, tm_error *err)
 					    "parameter '%s' is a %s without "
 					    "fields", spec->name,
 					    tm_param_type_name(spec->type));
-		if (spec->type == TM_PARAM_LIST) {
+		if (spec->type == TM_PARAM_LIST || spec->type == TM_PARAM_MAP) {
 			st = tm_priv_params_check_spec(spec->fields, err);
 			if (st)
 				return st;

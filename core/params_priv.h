@@ -48,6 +48,16 @@ TM_PRIV void tm_priv_yaml_where(const tm_yaml_src *src, yaml_node_t *node,
 				const char **file, unsigned *line,
 				unsigned *col);
 
+/* The folder a relative path written at node resolves against: the
+ * pipeline's folder, or the current directory for a --set value. */
+TM_PRIV const char *tm_priv_yaml_basedir(const tm_yaml_src *src,
+					 yaml_node_t *node);
+
+/* Rejects any map of the document that has the same key twice, naming
+ * both lines. */
+TM_PRIV tm_status tm_priv_yaml_check_duplicates(const tm_yaml_src *src,
+						tm_error *err);
+
 /* Fills err at node's position. */
 TM_PRIV tm_status tm_priv_yaml_error(const tm_yaml_src *src,
 				     yaml_node_t *node, tm_error *err,

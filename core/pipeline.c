@@ -162,15 +162,18 @@ map_child_map(yaml_document_t *doc, int map, const char *key)
 }
 
 /* In a list of stages (scalars "name" or maps {name: {...}}), the
- * parameter map of the stage called name, converting a bare scalar. */
+ * parameter map of the stage called name (the first one, or the one at
+ * index only when only >= 0), converting a bare scalar. -1: none. */
 static int
-seq_stage_map(yaml_document_t *doc, int seq, const char *name)
+seq_stage_map(yaml_document_t *doc, int seq, const char *name, long only)
 {
 	yaml_node_t *s = yaml_document_get_node(doc, seq);
 	size_t n = (size_t)(s->data.sequence.items.top -
 			    s->data.sequence.items.start);
 
 	for (size_t i = 0; i < n; i++) {
+		if (only >= 0 && (size_t)only != i)
+			continue;
 		int item;
 		yaml_node_t *it;
 		const char *txt;
@@ -265,7 +268,26 @@ apply_override(yaml_document_t *doc, const char *ov, tm_error *err)
 			else
 				cur = map_child_map(doc, cur, seg);
 		} else if (node->type == YAML_SEQUENCE_NODE) {
-			cur = seq_stage_map(doc, cur, seg);
+			/* emit.c_header.path: the first c_header;
+			 * emit.1.c_header.path: the second stage, which
+			 * must be a c_header. */
+			char *end;
+			long idx = strtol(seg, &end, 10);
+
+			if (*end || end == seg || idx < 0) {
+				idx = -1;
+			} else {
+				seg = next;
+				next = strtok_r(NULL, ".", &save);
+				if (!next) {
+					st = tm_error_set(err, TM_ERR_INVALID,
+							  "--set %s: name "
+							  "the stage after "
+							  "its index", ov);
+					goto out;
+				}
+			}
+			cur = seq_stage_map(doc, cur, seg, idx);
 			if (cur < 0) {
 				st = tm_error_set(err, TM_ERR_NOT_FOUND,
 						  "--set %s: no stage '%s' in "
@@ -329,9 +351,16 @@ make_stage(const tm_yaml_src *src, const tm_registry *reg,
 				     name);
 	if (!st->label)
 		return TM_ERR_NOMEM;
-	return tm_priv_params_from_yaml(st->plugin->desc->params, src,
-					params_map, skip, st->label,
-					&st->params, err);
+	rc = tm_priv_params_from_yaml(st->plugin->desc->params, src,
+				      params_map, skip, st->label, &st->params,
+				      err);
+	/* With no parameter map ("- c_header"), point at the name. */
+	if (rc && err && !err->file[0]) {
+		tm_priv_yaml_where(src, name_node, &file, &err->line,
+				   &err->col);
+		snprintf(err->file, sizeof err->file, "%s", file);
+	}
+	return rc;
 }
 
 static tm_status
@@ -440,17 +469,16 @@ parse_stage_list(const tm_yaml_src *src, const tm_registry *reg,
  * keys of map that are not observer parameters. */
 static tm_status
 parse_observer(const tm_yaml_src *src, const tm_registry *reg,
-	       yaml_node_t *map, const char *const *skip, tm_stage *out,
-	       tm_error *err)
+	       yaml_node_t *map, const char *const *skip, const char *dflt,
+	       tm_stage *out, tm_error *err)
 {
 	static const char *const skip_name[] = { "name", NULL };
 	yaml_node_t *on = tm_priv_yaml_get(src->doc, map, "observer");
 	const char *name = tm_priv_yaml_scalar(on);
 
 	if (!on) {
-		/* The built-in default; params from the same map. */
-		name = DEFAULT_OBSERVER;
-		return make_stage(src, reg, TM_PLUGIN_OBSERVER, name, map, map,
+		/* The default observer; params from the same map. */
+		return make_stage(src, reg, TM_PLUGIN_OBSERVER, dflt, map, map,
 				  skip, out, err);
 	}
 	if (name)
@@ -458,6 +486,29 @@ parse_observer(const tm_yaml_src *src, const tm_registry *reg,
 				  skip, out, err);
 	if (on->type == YAML_MAPPING_NODE) {
 		yaml_node_t *nn = tm_priv_yaml_get(src->doc, on, "name");
+		tm_status st;
+
+		/* The parameters are inside observer: {...}; nothing else
+		 * may sit beside it. */
+		for (yaml_node_pair_t *p = map->data.mapping.pairs.start;
+		     p < map->data.mapping.pairs.top; p++) {
+			yaml_node_t *kn = yaml_document_get_node(src->doc,
+								 p->key);
+			const char *k = tm_priv_yaml_scalar(kn);
+			int known = k && strcmp(k, "observer") == 0;
+
+			for (const char *const *sk = skip; k && sk && *sk;
+			     sk++)
+				known |= strcmp(*sk, k) == 0;
+			if (!known) {
+				st = tm_priv_yaml_error(
+					src, kn, err, TM_ERR_INVALID,
+					"unknown key '%s' beside observer: "
+					"{...}; put observer parameters "
+					"inside it", k ? k : "?");
+				return st;
+			}
+		}
 
 		if (!tm_priv_yaml_scalar(nn))
 			return tm_priv_yaml_error(src, on, err, TM_ERR_INVALID,
@@ -506,7 +557,7 @@ parse_calibration(const tm_yaml_src *src, const tm_registry *reg,
 					  "calibration.data: expected a file "
 					  "name, got %s",
 					  tm_priv_yaml_kind(data));
-	pl->calib_data = tm_priv_path_resolve(pl->basedir,
+	pl->calib_data = tm_priv_path_resolve(tm_priv_yaml_basedir(src, data),
 					      tm_priv_yaml_scalar(data), err);
 	if (!pl->calib_data)
 		return TM_ERR_NOMEM;
@@ -529,7 +580,8 @@ parse_calibration(const tm_yaml_src *src, const tm_registry *reg,
 						  "and 65536", s ? s : "");
 		pl->batch = (size_t)b;
 	}
-	st = parse_observer(src, reg, cal, skip_calib, &pl->observer, err);
+	st = parse_observer(src, reg, cal, skip_calib, DEFAULT_OBSERVER,
+			    &pl->observer, err);
 	if (st)
 		return st;
 
@@ -568,9 +620,11 @@ parse_calibration(const tm_yaml_src *src, const tm_registry *reg,
 		r->pattern = tm_priv_strdup(pat, err);
 		if (!r->pattern)
 			return TM_ERR_NOMEM;
-		tm_priv_yaml_where(src, kn, &file, &r->line, &r->col);
+		tm_priv_yaml_where(src, kn, &r->file, &r->line, &r->col);
 		pl->n_rules++;
-		st = parse_observer(src, reg, vn, skip_rule, &r->observer,
+		/* Without observer:, a rule tunes the default observer. */
+		st = parse_observer(src, reg, vn, skip_rule,
+				    pl->observer.plugin->name, &r->observer,
 				    err);
 		if (st)
 			return st;
@@ -704,6 +758,9 @@ tm_pipeline_load(const char *path, const tm_registry *reg,
 					tm_priv_yaml_kind(root));
 		goto out;
 	}
+	st = tm_priv_yaml_check_duplicates(&src, err);
+	if (st)
+		goto out;
 	src.first_override = (int)(doc.nodes.top - doc.nodes.start) + 1;
 	for (; overrides && *overrides; overrides++) {
 		st = apply_override(&doc, *overrides, err);

@@ -19,6 +19,7 @@ typedef struct tm_stage {
 /* calibration.tensors: a tensor name or glob and the observer for it. */
 typedef struct tm_tensor_rule {
 	char *pattern;
+	const char *file;		/* the pipeline, or "--set" */
 	unsigned line, col;		/* of the pattern */
 	tm_stage observer;
 } tm_tensor_rule;

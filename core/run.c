@@ -36,6 +36,13 @@ locate(const tm_pipeline *pl, const tm_stage *s, tm_error *err)
 	err->col = s->col;
 }
 
+void
+tm_run_summary_fini(tm_run_summary *sum)
+{
+	if (sum)
+		tm_priv_strv_fini(&sum->files);
+}
+
 tm_status
 tm_pipeline_run(const tm_pipeline *pl, tm_stage_hook hook, void *user,
 	    tm_run_summary *sum, tm_model **model_out, tm_error *err)
@@ -121,10 +128,12 @@ tm_pipeline_run(const tm_pipeline *pl, tm_stage_hook hook, void *user,
 		stage_done(hook, user, sum, s->label, t0);
 	}
 	st = tm_outputs_commit(outs, err);
-	if (st)
-		goto out;
-	sum->files_written = tm_outputs_count(outs);
 out:
+	sum->files_written = tm_outputs_committed(outs);
+	for (size_t i = 0; i < sum->files_written; i++)
+		if (tm_priv_strv_push(&sum->files, tm_outputs_path(outs, i),
+				      NULL))
+			break;
 	tm_outputs_free(outs);
 	sum->seconds = tm_priv_now() - start;
 	if (st || !model_out)

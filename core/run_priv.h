@@ -17,12 +17,17 @@ typedef struct tm_run_summary {
 	size_t tensors_fixed;
 	size_t samples;
 	size_t files_written;
+	tm_strv files;			/* the files in place, even after a
+					 * failure that came too late to undo */
 	double seconds;
 } tm_run_summary;
 
+TM_API void tm_run_summary_fini(tm_run_summary *sum);
+
 typedef void (*tm_stage_hook)(void *user, const char *stage, double secs);
 
-/* Runs pl. When model_out is not NULL it receives the quantized model
+/* Runs pl; sum is filled (release it with tm_run_summary_fini) whether
+ * the run succeeds or not. When model_out is not NULL it receives the quantized model
  * (the caller frees it with tm_model_free). */
 TM_API tm_status tm_pipeline_run(const tm_pipeline *pl, tm_stage_hook hook,
 			      void *user, tm_run_summary *sum,

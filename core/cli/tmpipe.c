@@ -148,7 +148,17 @@ cmd_pipeline(cli *c, const char *path, int run)
 	}
 	if (tm_pipeline_run(pl, stage_hook, c, &sum, NULL, &err)) {
 		print_error(&err);
-		fprintf(stderr, "tmpipe: run failed; no output was written\n");
+		if (sum.files_written == 0)
+			fprintf(stderr, "tmpipe: run failed; no output was "
+				"written\n");
+		else
+			fprintf(stderr, "tmpipe: run failed after %zu "
+				"output%s had been put in place:\n",
+				sum.files_written,
+				sum.files_written == 1 ? "" : "s");
+		for (size_t i = 0; i < sum.files.n; i++)
+			fprintf(stderr, "  %s\n", sum.files.v[i]);
+		tm_run_summary_fini(&sum);
 		rc = EXIT_RUN;
 		goto out;
 	}
@@ -158,14 +168,10 @@ cmd_pipeline(cli *c, const char *path, int run)
 		       "written\n", sum.stages, sum.seconds,
 		       sum.tensors_observed, sum.samples, sum.tensors_fixed,
 		       sum.files_written, sum.files_written == 1 ? "" : "s");
-		for (size_t i = 0; i < pl->n_emitters; i++) {
-			const char *p = tm_params_get_string(
-				pl->emitters[i].params, "path");
-
-			if (p)
-				printf("  %s\n", p);
-		}
+		for (size_t i = 0; i < sum.files.n; i++)
+			printf("  %s\n", sum.files.v[i]);
 	}
+	tm_run_summary_fini(&sum);
 out:
 	tm_pipeline_free(pl);
 	tm_registry_free(r);

@@ -137,7 +137,7 @@ registry_of(const char *const *dirs, tm_error *err)
 	return r;
 }
 
-/* --- single files ----------------------------------------------------- */
+/* --- single files ------------------------------------------------------- */
 
 static void
 test_wrong_abi(void)
@@ -161,7 +161,7 @@ test_wrong_abi(void)
 	if (TM_PLUGIN_ABI_MAJOR == 1 && TM_PLUGIN_ABI_MINOR == 0)
 		CU_ASSERT_PTR_NOT_NULL(strstr(err.msg,
 			"built for plugin ABI 2.0, this tmpipe provides 1.0; "
-			"rebuild it against tmpipe 1.x"));
+			"rebuild it against the headers of this tmpipe"));
 	if (p) {
 		/* Kept for listing: named after the file, with its error. */
 		CU_ASSERT_PTR_NULL(p->desc);
@@ -267,7 +267,7 @@ test_valid_fixture(void)
 	tm_priv_plugin_free(p);
 }
 
-/* --- registry: paths ------------------------------------------------------ */
+/* --- registry: paths ---------------------------------------------------- */
 
 static void
 test_missing_paths(void)
@@ -604,7 +604,7 @@ test_env_path(void)
 	tm_registry_free(r);
 }
 
-/* --- registry: lookups ---------------------------------------------------- */
+/* --- registry: lookups -------------------------------------------------- */
 
 static void
 test_real_plugins(void)

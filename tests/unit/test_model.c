@@ -249,7 +249,7 @@ test_two_outputs(void)
 	tm_model_free(m);
 }
 
-/* --- shape errors --------------------------------------------------------- */
+/* --- shape errors ------------------------------------------------------- */
 
 /* The XOR front, then fc2 with the given weight (and bias) shapes. */
 static void
@@ -369,7 +369,7 @@ test_operand_errors(void)
 			 "n: sigmoid takes one input and one output");
 }
 
-/* --- construction errors -------------------------------------------------- */
+/* --- construction errors ------------------------------------------------ */
 
 static void
 test_nonfinite_const(void)

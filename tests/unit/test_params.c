@@ -41,20 +41,20 @@ check_err(const tm_error *err, const char *want, const char *file, int line)
 	check_str(tm_error_format(err, buf, sizeof buf), want, file, line);
 }
 
-/* --- schemas -------------------------------------------------------------- */
+/* --- schemas ------------------------------------------------------------ */
 
 static const char *const modes[] = { "fast", "exact", "approx", NULL };
 
 static const tm_param_spec item_fields[] = {
 	{ .name = "id", .type = TM_PARAM_STRING, .flags = TM_PARAM_REQUIRED },
 	{ .name = "weight", .type = TM_PARAM_FLOAT, .def = "1.5" },
-	{ NULL }
+	TM_PARAM_END
 };
 
 static const tm_param_spec shape_field[] = {
 	{ .name = "shape", .type = TM_PARAM_INT_LIST,
 	  .flags = TM_PARAM_HAS_MIN, .min = 1 },
-	{ NULL }
+	TM_PARAM_END
 };
 
 /* One parameter of every type, with every kind of bound. */
@@ -76,7 +76,7 @@ static const tm_param_spec spec[] = {
 	{ .name = "gains", .type = TM_PARAM_FLOAT_LIST },
 	{ .name = "items", .type = TM_PARAM_LIST, .fields = item_fields },
 	{ .name = "inputs", .type = TM_PARAM_MAP, .fields = shape_field },
-	{ NULL }
+	TM_PARAM_END
 };
 
 #define SPEC_KEYS                                                            \
@@ -86,12 +86,12 @@ static const tm_param_spec spec[] = {
 static const tm_param_spec spec_required[] = {
 	{ .name = "path", .type = TM_PARAM_PATH, .flags = TM_PARAM_REQUIRED },
 	{ .name = "n", .type = TM_PARAM_INT, .def = "1" },
-	{ NULL }
+	TM_PARAM_END
 };
 
-static const tm_param_spec spec_none[] = { { NULL } };
+static const tm_param_spec spec_none[] = { TM_PARAM_END };
 
-/* --- YAML in memory ------------------------------------------------------- */
+/* --- YAML in memory ----------------------------------------------------- */
 
 static int
 load_doc(yaml_document_t *doc, const char *text)
@@ -168,7 +168,7 @@ expect_err(const char *text, const tm_param_spec *sp, tm_status code,
 	tm_priv_params_free(st ? NULL : p);
 }
 
-/* --- values --------------------------------------------------------------- */
+/* --- values ------------------------------------------------------------- */
 
 static void
 test_defaults(void)
@@ -444,7 +444,8 @@ test_string_choices(void)
 		   "p.yaml:1:7: mode: 'exat' is not one of fast, exact, "
 		   "approx; did you mean 'exact'?");
 	EXPECT_ERR("mode: slow", spec, TM_ERR_INVALID,
-		   "p.yaml:1:7: mode: 'slow' is not one of fast, exact, approx");
+		   "p.yaml:1:7: mode: 'slow' is not one of fast, exact, "
+		   "approx");
 	/* Choices are case-sensitive. */
 	EXPECT_ERR("mode: Fast", spec, TM_ERR_INVALID,
 		   "p.yaml:1:7: mode: 'Fast' is not one of fast, exact, "
@@ -740,7 +741,7 @@ test_accessors_wrong_type(void)
 	tm_priv_params_free(NULL);
 }
 
-/* --- schema checks -------------------------------------------------------- */
+/* --- schema checks ------------------------------------------------------ */
 
 static void
 check_bad_spec(const tm_param_spec *sp, tm_status code, const char *want,
@@ -763,45 +764,45 @@ test_check_spec(void)
 	static const tm_param_spec bad_int[] = {
 		{ .name = "ok", .type = TM_PARAM_BOOL, .def = "no" },
 		{ .name = "n", .type = TM_PARAM_INT, .def = "abc" },
-		{ NULL }
+		TM_PARAM_END
 	};
 	static const tm_param_spec out_of_bounds[] = {
 		{ .name = "c", .type = TM_PARAM_INT, .def = "20",
 		  .flags = TM_PARAM_HAS_MAX, .max = 16 },
-		{ NULL }
+		TM_PARAM_END
 	};
 	static const tm_param_spec bad_choice[] = {
 		{ .name = "mode", .type = TM_PARAM_STRING, .def = "slow",
 		  .choices = modes },
-		{ NULL }
+		TM_PARAM_END
 	};
 	static const tm_param_spec nan_default[] = {
 		{ .name = "f", .type = TM_PARAM_FLOAT, .def = "nan" },
-		{ NULL }
+		TM_PARAM_END
 	};
 	static const tm_param_spec list_no_fields[] = {
 		{ .name = "items", .type = TM_PARAM_LIST },
-		{ NULL }
+		TM_PARAM_END
 	};
 	static const tm_param_spec map_no_fields[] = {
 		{ .name = "inputs", .type = TM_PARAM_MAP, .fields = spec_none },
-		{ NULL }
+		TM_PARAM_END
 	};
 	static const tm_param_spec bad_type[] = {
 		{ .name = "t", .type = (tm_param_type)99 },
-		{ NULL }
+		TM_PARAM_END
 	};
 	static const tm_param_spec zero_type[] = {
 		{ .name = "z" },
-		{ NULL }
+		TM_PARAM_END
 	};
 	static const tm_param_spec bad_item[] = {
 		{ .name = "k", .type = TM_PARAM_INT, .def = "x" },
-		{ NULL }
+		TM_PARAM_END
 	};
 	static const tm_param_spec list_bad_item[] = {
 		{ .name = "items", .type = TM_PARAM_LIST, .fields = bad_item },
-		{ NULL }
+		TM_PARAM_END
 	};
 	tm_error err;
 
@@ -834,7 +835,7 @@ test_check_spec(void)
 		       "k: bad default: k: 'x' is not an integer");
 }
 
-/* --- regressions ------------------------------------------------------------ */
+/* --- regressions -------------------------------------------------------- */
 
 /* "expected a int": the article must agree with the type name. */
 static void
@@ -876,11 +877,11 @@ test_check_spec_map_value(void)
 {
 	static const tm_param_spec bad_value_type[] = {
 		{ .name = "v", .type = (tm_param_type)42 },
-		{ NULL }
+		TM_PARAM_END
 	};
 	static const tm_param_spec map_bad_value[] = {
 		{ .name = "m", .type = TM_PARAM_MAP, .fields = bad_value_type },
-		{ NULL }
+		TM_PARAM_END
 	};
 
 	CHECK_BAD_SPEC(map_bad_value, TM_ERR_INVALID,

@@ -233,6 +233,7 @@ main(void)
 	if (tm_test_add_suite("xor", cases))
 		return 99;
 	rc = tm_test_run();
+	tm_run_summary_fini(&summary);
 	tm_model_free(model);
 	return rc;
 }
