@@ -6,11 +6,15 @@
 #include <string.h>
 
 #include "interp_priv.h"
+#include "ops/ops_priv.h"
 
 struct tm_interp {
 	const tm_model *m;
 	size_t max_batch;
 	float **act;		/* per tensor; NULL for constants */
+	const float **in;	/* operand pointers of one node */
+	float *scratch;		/* the largest scratch any node needs */
+	size_t bytes;		/* allocated, for memory tests */
 };
 
 tm_interp *
@@ -27,14 +31,33 @@ tm_priv_interp_new(const tm_model *m, size_t max_batch, tm_error *err)
 		goto nomem;
 	for (size_t t = 0; t < m->n_tensors; t++) {
 		const tm_tensor *tt = m->tensors[t];
+		size_t bytes = max_batch * tm_tensor_numel(tt) * sizeof(float);
 
 		if (tt->kind == TM_TENSOR_CONST)
 			continue;
-		it->act[t] = malloc(max_batch * tm_tensor_numel(tt) *
-				    sizeof(float));
+		it->act[t] = malloc(bytes ? bytes : 1);
 		if (!it->act[t])
 			goto nomem;
+		it->bytes += bytes;
 	}
+	{
+		size_t max_in = 1, scratch = 0;
+
+		for (size_t k = 0; k < m->n_nodes; k++) {
+			size_t sc = tm_priv_op_scratch(m, m->nodes[k]);
+
+			max_in = m->nodes[k]->n_inputs > max_in
+					 ? m->nodes[k]->n_inputs
+					 : max_in;
+			scratch = sc > scratch ? sc : scratch;
+		}
+		it->in = calloc(max_in, sizeof *it->in);
+		it->scratch = malloc((scratch ? scratch : 1) * sizeof(float));
+		if (!it->in || !it->scratch)
+			goto nomem;
+		it->bytes += scratch * sizeof(float);
+	}
+	tm_priv_blas_init();
 	return it;
 nomem:
 	tm_priv_interp_free(it);
@@ -50,7 +73,15 @@ tm_priv_interp_free(tm_interp *it)
 	for (size_t t = 0; it->act && t < it->m->n_tensors; t++)
 		free(it->act[t]);
 	free(it->act);
+	free(it->in);
+	free(it->scratch);
 	free(it);
+}
+
+size_t
+tm_priv_interp_bytes(const tm_interp *it)
+{
+	return it ? it->bytes : 0;
 }
 
 float *
@@ -65,27 +96,6 @@ tm_priv_interp_tensor(const tm_interp *it, size_t t)
 	return t < it->m->n_tensors ? it->act[t] : NULL;
 }
 
-/* y[n, o] = b[o] + sum_i x[n, i] W[o, i] (PyTorch Linear, ONNX Gemm with
- * transB = 1). Accumulates in double so the reference does not depend on
- * summation order. */
-static void
-dense(const float *x, const float *w, const float *b, float *y, size_t n,
-      size_t in, size_t out)
-{
-	for (size_t s = 0; s < n; s++) {
-		const float *xs = x + s * in;
-
-		for (size_t o = 0; o < out; o++) {
-			const float *wo = w + o * in;
-			double acc = b ? b[o] : 0.0;
-
-			for (size_t i = 0; i < in; i++)
-				acc += (double)xs[i] * wo[i];
-			y[s * out + o] = (float)acc;
-		}
-	}
-}
-
 tm_status
 tm_priv_interp_run(tm_interp *it, size_t n, tm_error *err)
 {
@@ -97,36 +107,25 @@ tm_priv_interp_run(tm_interp *it, size_t n, tm_error *err)
 				    it->max_batch);
 	for (size_t k = 0; k < m->n_nodes; k++) {
 		const tm_node *nd = m->nodes[k];
-		const tm_tensor *xt = m->tensors[nd->inputs[0]];
-		const float *x = it->act[nd->inputs[0]];
-		float *y = it->act[nd->outputs[0]];
-		size_t numel = n * tm_tensor_numel(xt);
+		tm_op_args args;
+		tm_status st;
 
-		switch (nd->op) {
-		case TM_OP_DENSE: {
-			const tm_tensor *w = m->tensors[nd->inputs[1]];
-			const float *b = nd->n_inputs > 2
-						 ? m->tensors[nd->inputs[2]]->data
-						 : NULL;
+		for (size_t i = 0; i < nd->n_inputs; i++) {
+			const tm_tensor *t = m->tensors[nd->inputs[i]];
 
-			dense(x, w->data, b, y, n, (size_t)w->shape[1],
-			      (size_t)w->shape[0]);
-			break;
+			it->in[i] = t->kind == TM_TENSOR_CONST
+					    ? t->data
+					    : it->act[nd->inputs[i]];
 		}
-		case TM_OP_RELU:
-			for (size_t i = 0; i < numel; i++)
-				y[i] = x[i] > 0.0f ? x[i] : 0.0f;
-			break;
-		case TM_OP_SIGMOID:
-			for (size_t i = 0; i < numel; i++)
-				y[i] = (float)(1.0 / (1.0 + exp(-(double)x[i])));
-			break;
-		default:
-			return tm_error_set(err, TM_ERR_UNSUPPORTED,
-					    "%s: the interpreter cannot run "
-					    "op %s", nd->name,
-					    tm_op_name(nd->op));
-		}
+		args.m = m;
+		args.node = nd;
+		args.n = n;
+		args.in = it->in;
+		args.out = it->act[nd->outputs[0]];
+		args.scratch = it->scratch;
+		st = tm_priv_op_run(&args, err);
+		if (st)
+			return st;
 	}
 	return TM_OK;
 }

@@ -22,6 +22,10 @@ TM_PRIV float *tm_priv_interp_input(tm_interp *it, size_t i);
 /* Runs n <= max_batch samples. */
 TM_PRIV tm_status tm_priv_interp_run(tm_interp *it, size_t n, tm_error *err);
 
+/* Bytes of buffers held (activations of max_batch samples + scratch):
+ * fixed at creation, whatever the number of samples run through it. */
+TM_PRIV size_t tm_priv_interp_bytes(const tm_interp *it);
+
 /* Tensor t's values for the last run: n × numel floats, or NULL for
  * constants. */
 TM_PRIV const float *tm_priv_interp_tensor(const tm_interp *it, size_t t);

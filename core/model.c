@@ -16,6 +16,20 @@ static const char *const op_names[TM_OP_COUNT] = {
 	[TM_OP_DENSE] = "dense",
 	[TM_OP_RELU] = "relu",
 	[TM_OP_SIGMOID] = "sigmoid",
+	[TM_OP_MATMUL] = "matmul",
+	[TM_OP_CONV2D] = "conv2d",
+	[TM_OP_BATCHNORM] = "batchnorm",
+	[TM_OP_CLIP] = "clip",
+	[TM_OP_LEAKY_RELU] = "leaky_relu",
+	[TM_OP_TANH] = "tanh",
+	[TM_OP_SOFTMAX] = "softmax",
+	[TM_OP_MAXPOOL2D] = "maxpool2d",
+	[TM_OP_AVGPOOL2D] = "avgpool2d",
+	[TM_OP_GLOBAL_AVGPOOL] = "global_avgpool",
+	[TM_OP_FLATTEN] = "flatten",
+	[TM_OP_RESHAPE] = "reshape",
+	[TM_OP_ADD] = "add",
+	[TM_OP_CONCAT] = "concat",
 };
 
 const char *
@@ -257,6 +271,14 @@ tm_model_add_node(tm_model *m, const char *name, tm_op op,
 		return tm_error_set(err, TM_ERR_NOMEM, "out of memory");
 	n->name = tm_priv_strdup(name, err);
 	n->op = op;
+	n->attrs.stride[0] = n->attrs.stride[1] = 1;
+	n->attrs.dilation[0] = n->attrs.dilation[1] = 1;
+	n->attrs.group = 1;
+	n->attrs.axis = op == TM_OP_SOFTMAX ? -1 : 0;
+	n->attrs.alpha = 0.01f;	/* PyTorch's LeakyReLU default */
+	n->attrs.clip_min = -INFINITY;
+	n->attrs.clip_max = INFINITY;
+	n->attrs.epsilon = 1e-5f;	/* PyTorch's BatchNorm2d default */
 	if (!n->name) {
 		free(n);
 		return TM_ERR_NOMEM;
@@ -341,31 +363,534 @@ infer_dense(tm_model *m, tm_node *n, tm_error *err)
 	return TM_OK;
 }
 
-static tm_status
-infer_elementwise(tm_model *m, tm_node *n, tm_error *err)
+/* Sets the fixed output range of ops whose output range does not depend
+ * on the data (QUANT.md): they are never observed. */
+static void
+fix_range(tm_tensor *y, float lo, float hi)
 {
-	tm_tensor *x, *y;
+	y->fixed_range = 1;
+	y->has_range = 1;
+	y->lo = lo;
+	y->hi = hi;
+}
 
-	if (n->n_inputs != 1 || n->n_outputs != 1)
+static tm_status
+want_io(const tm_node *n, size_t min_in, size_t max_in, tm_error *err)
+{
+	if (n->n_inputs < min_in || n->n_inputs > max_in || n->n_outputs != 1) {
+		if (min_in == max_in)
+			return tm_error_set(err, TM_ERR_INVALID,
+					    "%s: %s takes %zu input%s and one "
+					    "output", n->name,
+					    tm_op_name(n->op), min_in,
+					    min_in == 1 ? "" : "s");
 		return tm_error_set(err, TM_ERR_INVALID,
-				    "%s: %s takes one input and one output",
-				    n->name, tm_op_name(n->op));
-	x = m->tensors[n->inputs[0]];
-	y = m->tensors[n->outputs[0]];
+				    "%s: %s takes %zu to %zu inputs and one "
+				    "output", n->name, tm_op_name(n->op),
+				    min_in, max_in);
+	}
+	return TM_OK;
+}
+
+static tm_status
+want_activation(const tm_node *n, const tm_tensor *x, int min_ndim,
+		int max_ndim, const char *what, tm_error *err)
+{
+	char xs[96];
+
 	if (x->kind == TM_TENSOR_CONST)
 		return tm_error_set(err, TM_ERR_INVALID,
 				    "%s: input '%s' is a constant, not an "
 				    "activation", n->name, x->name);
+	if (x->ndim < min_ndim || x->ndim > max_ndim) {
+		format_shape(x, xs, sizeof xs);
+		return tm_error_set(err, TM_ERR_INVALID,
+				    "%s: input '%s' has shape %s; %s needs %s",
+				    n->name, x->name, xs, tm_op_name(n->op),
+				    what);
+	}
+	return TM_OK;
+}
+
+static tm_status
+want_const(const tm_node *n, const tm_tensor *c, int ndim, const char *what,
+	   tm_error *err)
+{
+	if (c->kind != TM_TENSOR_CONST || c->ndim != ndim)
+		return tm_error_set(err, TM_ERR_INVALID,
+				    "%s: '%s' must be a %d-D constant (%s)",
+				    n->name, c->name, ndim, what);
+	return TM_OK;
+}
+
+static void
+copy_shape(tm_tensor *y, const tm_tensor *x)
+{
 	y->ndim = x->ndim;
 	memcpy(y->shape, x->shape, sizeof y->shape);
-	/* The sigmoid output range is fixed, (0, 1): QUANT.md gives it the
-	 * parameters (1/256, -128), so it is never observed. */
-	if (n->op == TM_OP_SIGMOID) {
-		y->fixed_range = 1;
-		y->has_range = 1;
-		y->lo = 0.0f;
-		y->hi = 1.0f;
+}
+
+static tm_status
+infer_elementwise(tm_model *m, tm_node *n, tm_error *err)
+{
+	tm_tensor *x, *y;
+	tm_status st = want_io(n, 1, 1, err);
+
+	if (st)
+		return st;
+	x = m->tensors[n->inputs[0]];
+	y = m->tensors[n->outputs[0]];
+	st = want_activation(n, x, 0, TM_MAX_DIMS, "an activation", err);
+	if (st)
+		return st;
+	copy_shape(y, x);
+	switch (n->op) {
+	case TM_OP_SIGMOID:
+		/* QUANT.md: sigmoid (1/256, -128), tanh (1/128, 0),
+		 * softmax (1/256, -128). */
+		fix_range(y, 0.0f, 1.0f);
+		break;
+	case TM_OP_TANH:
+		fix_range(y, -1.0f, 1.0f);
+		break;
+	case TM_OP_SOFTMAX: {
+		int64_t a = n->attrs.axis < 0 ? n->attrs.axis + x->ndim
+					      : n->attrs.axis;
+
+		if (x->ndim == 0 || a < 0 || a >= x->ndim)
+			return tm_error_set(err, TM_ERR_INVALID,
+					    "%s: softmax axis %lld is outside "
+					    "the %d dimensions of '%s'",
+					    n->name,
+					    (long long)n->attrs.axis, x->ndim,
+					    x->name);
+		fix_range(y, 0.0f, 1.0f);
+		break;
 	}
+	case TM_OP_CLIP:
+		if (!(n->attrs.clip_min <= n->attrs.clip_max))
+			return tm_error_set(err, TM_ERR_INVALID,
+					    "%s: clip range [%g, %g] is empty",
+					    n->name,
+					    (double)n->attrs.clip_min,
+					    (double)n->attrs.clip_max);
+		break;
+	default:
+		break;
+	}
+	return TM_OK;
+}
+
+static tm_status
+infer_matmul(tm_model *m, tm_node *n, tm_error *err)
+{
+	tm_tensor *x, *b, *y;
+	char xs[96], bs[96];
+	tm_status st = want_io(n, 2, 2, err);
+
+	if (st)
+		return st;
+	x = m->tensors[n->inputs[0]];
+	b = m->tensors[n->inputs[1]];
+	y = m->tensors[n->outputs[0]];
+	st = want_activation(n, x, 1, TM_MAX_DIMS, "at least one dimension",
+			     err);
+	if (!st)
+		st = want_const(n, b, 2, "[K, N]", err);
+	if (st)
+		return st;
+	if (x->shape[x->ndim - 1] != b->shape[0]) {
+		format_shape(x, xs, sizeof xs);
+		format_shape(b, bs, sizeof bs);
+		return tm_error_set(err, TM_ERR_INVALID,
+				    "%s: '%s' %s cannot multiply '%s' %s "
+				    "(%lld != %lld)", n->name, x->name, xs,
+				    b->name, bs,
+				    (long long)x->shape[x->ndim - 1],
+				    (long long)b->shape[0]);
+	}
+	copy_shape(y, x);
+	y->shape[y->ndim - 1] = b->shape[1];
+	return TM_OK;
+}
+
+/* Output size of a window along one axis (ONNX Conv/Pool, ceil_mode 0):
+ * floor((in + pad_begin + pad_end - dilation (k - 1) - 1) / stride) + 1. */
+static int64_t
+window_out(int64_t in, int64_t k, int64_t stride, int64_t p0, int64_t p1,
+	   int64_t dil)
+{
+	int64_t span = in + p0 + p1 - dil * (k - 1) - 1;
+
+	if (span < 0)
+		return 0;
+	return span / stride + 1;
+}
+
+static tm_status
+check_window(const tm_node *n, int64_t kh, int64_t kw, tm_error *err)
+{
+	const tm_attrs *a = &n->attrs;
+
+	if (kh < 1 || kw < 1 || a->stride[0] < 1 || a->stride[1] < 1 ||
+	    a->dilation[0] < 1 || a->dilation[1] < 1)
+		return tm_error_set(err, TM_ERR_INVALID,
+				    "%s: kernel %lldx%lld, stride %lldx%lld "
+				    "and dilation %lldx%lld must all be "
+				    "positive", n->name, (long long)kh,
+				    (long long)kw, (long long)a->stride[0],
+				    (long long)a->stride[1],
+				    (long long)a->dilation[0],
+				    (long long)a->dilation[1]);
+	for (int i = 0; i < 4; i++)
+		if (a->pads[i] < 0)
+			return tm_error_set(err, TM_ERR_INVALID,
+					    "%s: negative padding", n->name);
+	/* ONNX pools: a pad must be smaller than the window, or a whole
+	 * window could see padding only. */
+	if ((n->op == TM_OP_MAXPOOL2D || n->op == TM_OP_AVGPOOL2D) &&
+	    (a->pads[0] >= kh || a->pads[2] >= kh || a->pads[1] >= kw ||
+	     a->pads[3] >= kw))
+		return tm_error_set(err, TM_ERR_INVALID,
+				    "%s: padding must be smaller than the "
+				    "%lldx%lld kernel", n->name,
+				    (long long)kh, (long long)kw);
+	return TM_OK;
+}
+
+static tm_status
+set_window_shape(const tm_node *n, const tm_tensor *x, tm_tensor *y,
+		 int64_t c_out, int64_t kh, int64_t kw, tm_error *err)
+{
+	const tm_attrs *a = &n->attrs;
+	int64_t ho = window_out(x->shape[1], kh, a->stride[0], a->pads[0],
+				a->pads[2], a->dilation[0]);
+	int64_t wo = window_out(x->shape[2], kw, a->stride[1], a->pads[1],
+				a->pads[3], a->dilation[1]);
+	char xs[96];
+
+	if (ho < 1 || wo < 1) {
+		format_shape(x, xs, sizeof xs);
+		return tm_error_set(err, TM_ERR_INVALID,
+				    "%s: a %lldx%lld window (dilation "
+				    "%lldx%lld) does not fit input '%s' %s "
+				    "with its padding", n->name,
+				    (long long)kh, (long long)kw,
+				    (long long)a->dilation[0],
+				    (long long)a->dilation[1], x->name, xs);
+	}
+	y->ndim = 3;
+	y->shape[0] = c_out;
+	y->shape[1] = ho;
+	y->shape[2] = wo;
+	return TM_OK;
+}
+
+static tm_status
+infer_conv(tm_model *m, tm_node *n, tm_error *err)
+{
+	tm_tensor *x, *w, *y;
+	int64_t g = n->attrs.group;
+	char xs[96], ws[96];
+	tm_status st = want_io(n, 2, 3, err);
+
+	if (st)
+		return st;
+	x = m->tensors[n->inputs[0]];
+	w = m->tensors[n->inputs[1]];
+	y = m->tensors[n->outputs[0]];
+	st = want_activation(n, x, 3, 3, "[C, H, W]", err);
+	if (!st)
+		st = want_const(n, w, 4, "[O, C/group, kh, kw], PyTorch's "
+			       "Conv2d layout", err);
+	if (st)
+		return st;
+	format_shape(x, xs, sizeof xs);
+	format_shape(w, ws, sizeof ws);
+	if (g < 1 || x->shape[0] % g || w->shape[0] % g)
+		return tm_error_set(err, TM_ERR_INVALID,
+				    "%s: group %lld must divide the %lld input "
+				    "and %lld output channels", n->name,
+				    (long long)g, (long long)x->shape[0],
+				    (long long)w->shape[0]);
+	if (w->shape[1] * g != x->shape[0])
+		return tm_error_set(err, TM_ERR_INVALID,
+				    "%s: weight %s expects %lld input "
+				    "channels (group %lld), got %lld from "
+				    "'%s' %s", n->name, ws,
+				    (long long)(w->shape[1] * g),
+				    (long long)g, (long long)x->shape[0],
+				    x->name, xs);
+	if (n->n_inputs == 3) {
+		tm_tensor *b = m->tensors[n->inputs[2]];
+
+		if (b->kind != TM_TENSOR_CONST || b->ndim != 1 ||
+		    b->shape[0] != w->shape[0])
+			return tm_error_set(err, TM_ERR_INVALID,
+					    "%s: bias '%s' must be a vector "
+					    "of %lld values to match weight %s",
+					    n->name, b->name,
+					    (long long)w->shape[0], ws);
+	}
+	st = check_window(n, w->shape[2], w->shape[3], err);
+	if (st)
+		return st;
+	return set_window_shape(n, x, y, w->shape[0], w->shape[2],
+				w->shape[3], err);
+}
+
+static tm_status
+infer_pool(tm_model *m, tm_node *n, tm_error *err)
+{
+	tm_tensor *x, *y;
+	tm_status st = want_io(n, 1, 1, err);
+
+	if (st)
+		return st;
+	x = m->tensors[n->inputs[0]];
+	y = m->tensors[n->outputs[0]];
+	st = want_activation(n, x, 3, 3, "[C, H, W]", err);
+	if (st)
+		return st;
+	if (n->op == TM_OP_GLOBAL_AVGPOOL) {
+		y->ndim = 3;
+		y->shape[0] = x->shape[0];
+		y->shape[1] = y->shape[2] = 1;
+		return TM_OK;
+	}
+	st = check_window(n, n->attrs.kernel[0], n->attrs.kernel[1], err);
+	if (st)
+		return st;
+	return set_window_shape(n, x, y, x->shape[0], n->attrs.kernel[0],
+				n->attrs.kernel[1], err);
+}
+
+static float
+i_min_var(const tm_tensor *v)
+{
+	float lo = 0.0f;
+
+	for (size_t i = 0; i < tm_tensor_numel(v); i++)
+		lo = v->data[i] < lo ? v->data[i] : lo;
+	return lo;
+}
+
+static tm_status
+infer_batchnorm(tm_model *m, tm_node *n, tm_error *err)
+{
+	static const char *const names[4] = { "weight (gamma)",
+					       "bias (beta)", "running mean",
+					       "running variance" };
+	tm_tensor *x, *y;
+	tm_status st = want_io(n, 5, 5, err);
+
+	if (st)
+		return st;
+	x = m->tensors[n->inputs[0]];
+	y = m->tensors[n->outputs[0]];
+	st = want_activation(n, x, 1, TM_MAX_DIMS, "[C, ...]", err);
+	if (st)
+		return st;
+	for (int i = 0; i < 4; i++) {
+		tm_tensor *c = m->tensors[n->inputs[1 + i]];
+
+		if (c->kind != TM_TENSOR_CONST || c->ndim != 1 ||
+		    c->shape[0] != x->shape[0])
+			return tm_error_set(err, TM_ERR_INVALID,
+					    "%s: %s '%s' must be a vector of "
+					    "%lld values, one per channel of "
+					    "'%s'", n->name, names[i], c->name,
+					    (long long)x->shape[0], x->name);
+	}
+	if (i_min_var(m->tensors[n->inputs[4]]) < 0.0f)
+		return tm_error_set(err, TM_ERR_INVALID,
+				    "%s: running variance '%s' has a "
+				    "negative value", n->name,
+				    m->tensors[n->inputs[4]]->name);
+	if (!(n->attrs.epsilon >= 0.0f))
+		return tm_error_set(err, TM_ERR_INVALID,
+				    "%s: epsilon %g is negative", n->name,
+				    (double)n->attrs.epsilon);
+	copy_shape(y, x);
+	return TM_OK;
+}
+
+static int64_t
+shape_prod(const int64_t *shape, int from, int to)
+{
+	int64_t p = 1;
+
+	for (int i = from; i < to; i++)
+		p *= shape[i];
+	return p;
+}
+
+static tm_status
+infer_flatten(tm_model *m, tm_node *n, tm_error *err)
+{
+	tm_tensor *x, *y;
+	int64_t a;
+	tm_status st = want_io(n, 1, 1, err);
+
+	if (st)
+		return st;
+	x = m->tensors[n->inputs[0]];
+	y = m->tensors[n->outputs[0]];
+	st = want_activation(n, x, 0, TM_MAX_DIMS, "an activation", err);
+	if (st)
+		return st;
+	a = n->attrs.axis < 0 ? n->attrs.axis + x->ndim : n->attrs.axis;
+	if (a < 0 || a > x->ndim)
+		return tm_error_set(err, TM_ERR_INVALID,
+				    "%s: flatten axis %lld is outside the %d "
+				    "dimensions of '%s'", n->name,
+				    (long long)n->attrs.axis, x->ndim,
+				    x->name);
+	if (a == 0) {
+		y->ndim = 1;
+		y->shape[0] = shape_prod(x->shape, 0, x->ndim);
+	} else {
+		y->ndim = 2;
+		y->shape[0] = shape_prod(x->shape, 0, (int)a);
+		y->shape[1] = shape_prod(x->shape, (int)a, x->ndim);
+	}
+	return TM_OK;
+}
+
+static tm_status
+infer_reshape(tm_model *m, tm_node *n, tm_error *err)
+{
+	const tm_attrs *a = &n->attrs;
+	tm_tensor *x, *y;
+	int64_t known = 1, total;
+	int infer = -1;
+	char xs[96];
+	tm_status st = want_io(n, 1, 1, err);
+
+	if (st)
+		return st;
+	x = m->tensors[n->inputs[0]];
+	y = m->tensors[n->outputs[0]];
+	st = want_activation(n, x, 0, TM_MAX_DIMS, "an activation", err);
+	if (st)
+		return st;
+	if (a->shape_ndim < 1 || a->shape_ndim > TM_MAX_DIMS)
+		return tm_error_set(err, TM_ERR_INVALID,
+				    "%s: reshape needs a target shape of 1 "
+				    "to %d dimensions", n->name, TM_MAX_DIMS);
+	total = shape_prod(x->shape, 0, x->ndim);
+	y->ndim = a->shape_ndim;
+	for (int i = 0; i < a->shape_ndim; i++) {
+		int64_t d = a->shape[i];
+
+		/* ONNX: 0 copies the input's dimension, -1 is inferred. */
+		if (d == 0 && i < x->ndim)
+			d = x->shape[i];
+		if (d == -1) {
+			if (infer >= 0)
+				return tm_error_set(err, TM_ERR_INVALID,
+						    "%s: reshape has more "
+						    "than one -1", n->name);
+			infer = i;
+			continue;
+		}
+		if (d < 1)
+			return tm_error_set(err, TM_ERR_INVALID,
+					    "%s: reshape dimension %d is %lld",
+					    n->name, i, (long long)a->shape[i]);
+		y->shape[i] = d;
+		known *= d;
+	}
+	if (infer >= 0 && known > 0 && total % known == 0)
+		y->shape[infer] = total / known;
+	if ((infer >= 0 && (known == 0 || total % known)) ||
+	    (infer < 0 && known != total)) {
+		format_shape(x, xs, sizeof xs);
+		return tm_error_set(err, TM_ERR_INVALID,
+				    "%s: cannot reshape '%s' %s (%lld values) "
+				    "to the requested shape", n->name,
+				    x->name, xs, (long long)total);
+	}
+	return TM_OK;
+}
+
+static tm_status
+infer_add(tm_model *m, tm_node *n, tm_error *err)
+{
+	tm_tensor *a, *b, *y;
+	char as[96], bs[96];
+	int nd;
+	tm_status st = want_io(n, 2, 2, err);
+
+	if (st)
+		return st;
+	a = m->tensors[n->inputs[0]];
+	b = m->tensors[n->inputs[1]];
+	y = m->tensors[n->outputs[0]];
+	st = want_activation(n, a, 0, TM_MAX_DIMS, "an activation", err);
+	if (st)
+		return st;
+	/* numpy broadcasting, dimensions aligned from the right. */
+	nd = a->ndim > b->ndim ? a->ndim : b->ndim;
+	y->ndim = nd;
+	for (int i = 0; i < nd; i++) {
+		int ia = a->ndim - nd + i, ib = b->ndim - nd + i;
+		int64_t da = ia >= 0 ? a->shape[ia] : 1;
+		int64_t db = ib >= 0 ? b->shape[ib] : 1;
+
+		if (da != db && da != 1 && db != 1) {
+			format_shape(a, as, sizeof as);
+			format_shape(b, bs, sizeof bs);
+			return tm_error_set(err, TM_ERR_INVALID,
+					    "%s: cannot add '%s' %s and '%s' "
+					    "%s (dimensions do not broadcast)",
+					    n->name, a->name, as, b->name, bs);
+		}
+		y->shape[i] = da > db ? da : db;
+	}
+	return TM_OK;
+}
+
+static tm_status
+infer_concat(tm_model *m, tm_node *n, tm_error *err)
+{
+	tm_tensor *x0, *y;
+	int64_t ax, sum = 0;
+	char xs[96], x0s[96];
+
+	if (n->n_inputs < 1 || n->n_outputs != 1)
+		return tm_error_set(err, TM_ERR_INVALID,
+				    "%s: concat takes one or more inputs and "
+				    "one output", n->name);
+	x0 = m->tensors[n->inputs[0]];
+	y = m->tensors[n->outputs[0]];
+	ax = n->attrs.axis < 0 ? n->attrs.axis + x0->ndim : n->attrs.axis;
+	if (ax < 0 || ax >= x0->ndim)
+		return tm_error_set(err, TM_ERR_INVALID,
+				    "%s: concat axis %lld is outside the %d "
+				    "dimensions of '%s'", n->name,
+				    (long long)n->attrs.axis, x0->ndim,
+				    x0->name);
+	for (size_t i = 0; i < n->n_inputs; i++) {
+		tm_tensor *x = m->tensors[n->inputs[i]];
+		int same = x->ndim == x0->ndim;
+
+		for (int d = 0; same && d < x->ndim; d++)
+			if (d != ax && x->shape[d] != x0->shape[d])
+				same = 0;
+		if (!same) {
+			format_shape(x, xs, sizeof xs);
+			format_shape(x0, x0s, sizeof x0s);
+			return tm_error_set(err, TM_ERR_INVALID,
+					    "%s: cannot concatenate '%s' %s "
+					    "with '%s' %s along axis %lld",
+					    n->name, x->name, xs, x0->name,
+					    x0s, (long long)ax);
+		}
+		sum += x->shape[ax];
+	}
+	copy_shape(y, x0);
+	y->shape[ax] = sum;
 	return TM_OK;
 }
 
@@ -389,7 +914,37 @@ tm_model_finalize(tm_model *m, tm_error *err)
 			break;
 		case TM_OP_RELU:
 		case TM_OP_SIGMOID:
+		case TM_OP_CLIP:
+		case TM_OP_LEAKY_RELU:
+		case TM_OP_TANH:
+		case TM_OP_SOFTMAX:
 			st = infer_elementwise(m, n, err);
+			break;
+		case TM_OP_MATMUL:
+			st = infer_matmul(m, n, err);
+			break;
+		case TM_OP_CONV2D:
+			st = infer_conv(m, n, err);
+			break;
+		case TM_OP_BATCHNORM:
+			st = infer_batchnorm(m, n, err);
+			break;
+		case TM_OP_MAXPOOL2D:
+		case TM_OP_AVGPOOL2D:
+		case TM_OP_GLOBAL_AVGPOOL:
+			st = infer_pool(m, n, err);
+			break;
+		case TM_OP_FLATTEN:
+			st = infer_flatten(m, n, err);
+			break;
+		case TM_OP_RESHAPE:
+			st = infer_reshape(m, n, err);
+			break;
+		case TM_OP_ADD:
+			st = infer_add(m, n, err);
+			break;
+		case TM_OP_CONCAT:
+			st = infer_concat(m, n, err);
 			break;
 		default:
 			st = tm_error_set(err, TM_ERR_INTERNAL,

@@ -4,10 +4,13 @@ TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core $(CUNIT_CFLAGS)
 TEST_LDADD = core/libtmpipe_core.la $(CUNIT_LIBS)
 
 UNIT_TESTS = \
+	tests/unit/test_calib \
+	tests/unit/test_cnn \
 	tests/unit/test_config \
 	tests/unit/test_loader \
 	tests/unit/test_model \
 	tests/unit/test_npy \
+	tests/unit/test_ops \
 	tests/unit/test_params \
 	tests/unit/test_pipeline \
 	tests/unit/test_quant \
@@ -15,6 +18,18 @@ UNIT_TESTS = \
 	tests/unit/test_xor
 
 check_PROGRAMS = $(UNIT_TESTS)
+
+tests_unit_test_calib_SOURCES = tests/unit/test_calib.c tests/unit/runner.c tests/unit/runner.h
+tests_unit_test_calib_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_unit_test_calib_LDADD = $(TEST_LDADD)
+
+tests_unit_test_cnn_SOURCES = tests/unit/test_cnn.c tests/unit/runner.c tests/unit/runner.h
+tests_unit_test_cnn_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_unit_test_cnn_LDADD = $(TEST_LDADD)
+
+tests_unit_test_ops_SOURCES = tests/unit/test_ops.c tests/unit/runner.c tests/unit/runner.h
+tests_unit_test_ops_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_unit_test_ops_LDADD = $(TEST_LDADD)
 
 tests_unit_test_config_SOURCES = tests/unit/test_config.c tests/unit/runner.c tests/unit/runner.h
 tests_unit_test_config_CPPFLAGS = $(TEST_CPPFLAGS)

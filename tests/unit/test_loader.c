@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <CUnit/CUnit.h>
 
@@ -153,11 +154,11 @@ test_wrong_abi(void)
 	CU_ASSERT_EQUAL(err.code, TM_ERR_ABI);
 	snprintf(want, sizeof want,
 		 "%s: built for plugin ABI %d.0, this tmpipe provides %d.%d; "
-		 "rebuild it against tmpipe %d.x",
+		 "rebuild it against the headers of this tmpipe",
 		 so, TM_PLUGIN_ABI_MAJOR + 1, TM_PLUGIN_ABI_MAJOR,
-		 TM_PLUGIN_ABI_MINOR, TM_PLUGIN_ABI_MAJOR);
+		 TM_PLUGIN_ABI_MINOR);
 	CHECK_ERR(&err, want);
-	/* With ABI 1.0 today the text reads exactly as in STYLE.md. */
+	/* With ABI 1.0 today the versions read exactly so. */
 	if (TM_PLUGIN_ABI_MAJOR == 1 && TM_PLUGIN_ABI_MINOR == 0)
 		CU_ASSERT_PTR_NOT_NULL(strstr(err.msg,
 			"built for plugin ABI 2.0, this tmpipe provides 1.0; "
@@ -265,6 +266,40 @@ test_valid_fixture(void)
 		}
 	}
 	tm_priv_plugin_free(p);
+}
+
+/* A bare file name is opened from the current folder, not searched for
+ * in the library path as dlopen would. */
+static void
+test_relative_name(void)
+{
+	char so[4096], cwd[4096], dir[4096];
+	tm_error err;
+	tm_plugin *p;
+
+	put_fixture(so, sizeof so, "relative", "twin.so");
+	tmp_path(dir, sizeof dir, "relative");
+	CU_ASSERT_PTR_NOT_NULL(getcwd(cwd, sizeof cwd));
+	CU_ASSERT_EQUAL(chdir(dir), 0);
+	tm_error_clear(&err);
+	p = tm_priv_plugin_open("twin.so", &err);
+	CU_ASSERT_EQUAL(err.code, TM_OK);
+	CU_ASSERT_PTR_NOT_NULL(p);
+	if (p) {
+		CU_ASSERT_PTR_NOT_NULL(p->desc);
+		CHECK_STR(p->path, "./twin.so");
+		CHECK_STR(p->name, "twin");
+	}
+	tm_priv_plugin_free(p);
+
+	/* An error names the file as the user wrote it. */
+	tm_error_clear(&err);
+	p = tm_priv_plugin_open("libm.so.6.so", &err);
+	CU_ASSERT_EQUAL(err.code, TM_ERR_NOT_FOUND);
+	CHECK_ERR(&err, "libm.so.6.so: cannot open plugin: No such file or "
+			"directory");
+	tm_priv_plugin_free(p);
+	CU_ASSERT_EQUAL(chdir(cwd), 0);
 }
 
 /* --- registry: paths ---------------------------------------------------- */
@@ -392,9 +427,9 @@ test_broken_by_name(void)
 	CU_ASSERT_PTR_NULL(p);
 	snprintf(want, sizeof want,
 		 "%s: built for plugin ABI %d.0, this tmpipe provides %d.%d; "
-		 "rebuild it against tmpipe %d.x",
+		 "rebuild it against the headers of this tmpipe",
 		 so_abi, TM_PLUGIN_ABI_MAJOR + 1, TM_PLUGIN_ABI_MAJOR,
-		 TM_PLUGIN_ABI_MINOR, TM_PLUGIN_ABI_MAJOR);
+		 TM_PLUGIN_ABI_MINOR);
 	CHECK_ERR(&err, want);
 
 	tm_error_clear(&err);
@@ -547,6 +582,127 @@ test_shadowing(void)
 		CU_ASSERT_PTR_NULL(r->v[0]->duplicate);
 		CU_ASSERT_PTR_NULL(r->v[1]->duplicate);
 	}
+	tm_registry_free(r);
+}
+
+/* One folder reached through two spellings is one plugin, not two. */
+static void
+test_same_file_two_spellings(void)
+{
+	char d1[4096], dot[4200], link[4096], so[4096];
+	const char *given[] = { d1, dot, link, NULL };
+	const tm_plugin *p = NULL;
+	tm_registry *r = tm_registry_new();
+	tm_error err;
+
+	CU_ASSERT_PTR_NOT_NULL(r);
+	if (!r)
+		return;
+	put_fixture(so, sizeof so, "spell", "twin.so");
+	tmp_path(d1, sizeof d1, "spell");
+	snprintf(dot, sizeof dot, "%s/.", d1);
+	tmp_path(link, sizeof link, "spell-link");
+	CU_ASSERT_EQUAL(symlink(d1, link), 0);
+	unsetenv("TMPIPE_PLUGIN_PATH");
+	tm_error_clear(&err);
+	CU_ASSERT_EQUAL(tm_registry_scan(r, given, NULL, NULL, &err), TM_OK);
+	CU_ASSERT_EQUAL(r->n, 3);
+	tm_error_clear(&err);
+	CU_ASSERT_EQUAL(tm_registry_find(r, "twin", TM_PLUGIN_OBSERVER, &p,
+					 &err), TM_OK);
+	CU_ASSERT_EQUAL(err.code, TM_OK);
+	if (r->n == 3) {
+		CU_ASSERT_PTR_EQUAL(p, r->v[0]);
+		CU_ASSERT_PTR_EQUAL(r->v[1]->shadowed_by, r->v[0]);
+		CU_ASSERT_PTR_EQUAL(r->v[2]->shadowed_by, r->v[0]);
+		CU_ASSERT_PTR_NULL(r->v[0]->duplicate);
+	}
+	tm_registry_free(r);
+}
+
+/* A broken plugin you point at is reported, not quietly replaced by a
+ * later one of the same name. */
+static void
+test_broken_first_wins(void)
+{
+	char broken_dir[4096], env_dir[4096], builtin[4096], from[4096],
+		so_broken[4096], so[4096], want[8192];
+	const char *given[] = { broken_dir, NULL };
+	const tm_plugin *p = (const tm_plugin *)1;
+	tm_registry *r = tm_registry_new();
+	tm_error err;
+
+	CU_ASSERT_PTR_NOT_NULL(r);
+	if (!r)
+		return;
+	/* bad_abi.so saved as twin.so: a broken "twin". */
+	make_dir(broken_dir, sizeof broken_dir, "first_broken");
+	snprintf(from, sizeof from, "%s/bad_abi.so", fixture_dir());
+	snprintf(so_broken, sizeof so_broken, "%s/twin.so", broken_dir);
+	copy_file(from, so_broken);
+	put_fixture(so, sizeof so, "first_env", "twin.so");
+	put_fixture(so, sizeof so, "first_builtin", "twin.so");
+	tmp_path(env_dir, sizeof env_dir, "first_env");
+	tmp_path(builtin, sizeof builtin, "first_builtin");
+	setenv("TMPIPE_PLUGIN_PATH", env_dir, 1);
+	tm_error_clear(&err);
+	CU_ASSERT_EQUAL(tm_registry_scan(r, given, NULL, builtin, &err), TM_OK);
+	unsetenv("TMPIPE_PLUGIN_PATH");
+	CU_ASSERT_EQUAL(r->n, 3);
+	tm_error_clear(&err);
+	CU_ASSERT_EQUAL(tm_registry_find(r, "twin", TM_PLUGIN_OBSERVER, &p,
+					 &err), TM_ERR_ABI);
+	CU_ASSERT_PTR_NULL(p);
+	snprintf(want, sizeof want,
+		 "%s: built for plugin ABI %d.0, this tmpipe provides %d.%d; "
+		 "rebuild it against the headers of this tmpipe",
+		 so_broken, TM_PLUGIN_ABI_MAJOR + 1, TM_PLUGIN_ABI_MAJOR,
+		 TM_PLUGIN_ABI_MINOR);
+	CHECK_ERR(&err, want);
+	/* Not a duplicate either: the later ones are simply not used. */
+	if (r->n == 3) {
+		CU_ASSERT_PTR_EQUAL(r->v[1]->shadowed_by, r->v[0]);
+		CU_ASSERT_PTR_EQUAL(r->v[2]->shadowed_by, r->v[0]);
+		CU_ASSERT_PTR_NULL(r->v[1]->duplicate);
+	}
+	tm_registry_free(r);
+}
+
+/* The other way round: a working plugin you point at wins over a broken
+ * one found later, in the environment or the built-in folder. */
+static void
+test_broken_later_ignored(void)
+{
+	char given_dir[4096], env_dir[4096], builtin[4096], from[4096],
+		so_given[4096], so[4096];
+	const char *given[] = { given_dir, NULL };
+	const tm_plugin *p = NULL;
+	tm_registry *r = tm_registry_new();
+	tm_error err;
+
+	CU_ASSERT_PTR_NOT_NULL(r);
+	if (!r)
+		return;
+	put_fixture(so_given, sizeof so_given, "later_given", "twin.so");
+	tmp_path(given_dir, sizeof given_dir, "later_given");
+	snprintf(from, sizeof from, "%s/bad_abi.so", fixture_dir());
+	make_dir(env_dir, sizeof env_dir, "later_env");
+	snprintf(so, sizeof so, "%s/twin.so", env_dir);
+	copy_file(from, so);
+	make_dir(builtin, sizeof builtin, "later_builtin");
+	snprintf(so, sizeof so, "%s/twin.so", builtin);
+	copy_file(from, so);
+	setenv("TMPIPE_PLUGIN_PATH", env_dir, 1);
+	tm_error_clear(&err);
+	CU_ASSERT_EQUAL(tm_registry_scan(r, given, NULL, builtin, &err), TM_OK);
+	unsetenv("TMPIPE_PLUGIN_PATH");
+	tm_error_clear(&err);
+	CU_ASSERT_EQUAL(tm_registry_find(r, "twin", TM_PLUGIN_OBSERVER, &p,
+					 &err), TM_OK);
+	CU_ASSERT_EQUAL(err.code, TM_OK);
+	CU_ASSERT_PTR_NOT_NULL(p);
+	if (p)
+		CHECK_STR(p->path, so_given);
 	tm_registry_free(r);
 }
 
@@ -810,6 +966,7 @@ static const tm_test_case cases[] = {
 	{ "declared name differs from the file", test_name_mismatch },
 	{ "opening a missing file", test_open_missing_file },
 	{ "a valid fixture loads", test_valid_fixture },
+	{ "a bare file name is opened from here", test_relative_name },
 	{ "missing paths: required vs skipped", test_missing_paths },
 	{ "a single .so as a path entry", test_single_file_entry },
 	{ "a broken plugin asked by name explains itself",
@@ -818,6 +975,9 @@ static const tm_test_case cases[] = {
 	{ "same name in two given folders", test_duplicate },
 	{ "same folder given twice", test_same_file_twice },
 	{ "given folder shadows the built-in one", test_shadowing },
+	{ "one folder, two spellings", test_same_file_two_spellings },
+	{ "a broken plugin pointed at wins", test_broken_first_wins },
+	{ "a later broken plugin is ignored", test_broken_later_ignored },
 	{ "TMPIPE_PLUGIN_PATH order", test_env_path },
 	{ "the real plugins load", test_real_plugins },
 	{ "unknown names: suggestion and list", test_not_found },

@@ -38,12 +38,54 @@ typedef enum tm_tensor_kind {
 	TM_TENSOR_CONST		/* weight, bias: has data */
 } tm_tensor_kind;
 
+/* Operators, with ONNX semantics on one sample (layout CHW for images).
+ * Inputs are listed as (data, constants...). Axes in tm_attrs count the
+ * dimensions of one sample: ONNX/PyTorch axis a (with the batch) is a - 1
+ * here; frontends convert. */
 typedef enum tm_op {
-	TM_OP_DENSE = 1,	/* y = x W^T + b; W [out, in] (PyTorch Linear) */
+	TM_OP_DENSE = 1,	/* (x[K], W[N,K][, b[N]]) → y[N] = W x + b
+				 * (PyTorch Linear; ONNX Gemm, transB = 1) */
 	TM_OP_RELU,
 	TM_OP_SIGMOID,
+	TM_OP_MATMUL,		/* (x[..., M, K], B[K, N]) → [..., M, N] */
+	TM_OP_CONV2D,		/* (x[C,H,W], W[O,C/g,kh,kw][, b[O]]) */
+	TM_OP_BATCHNORM,	/* (x[C,...], gamma, beta, mean, var),
+				 * inference form, epsilon */
+	TM_OP_CLIP,		/* clamp to [clip_min, clip_max]; ReLU6 */
+	TM_OP_LEAKY_RELU,	/* alpha */
+	TM_OP_TANH,
+	TM_OP_SOFTMAX,		/* along axis */
+	TM_OP_MAXPOOL2D,	/* kernel, stride, pads, dilation */
+	TM_OP_AVGPOOL2D,	/* kernel, stride, pads, count_include_pad */
+	TM_OP_GLOBAL_AVGPOOL,	/* [C,H,W] → [C,1,1] */
+	TM_OP_FLATTEN,		/* dims from axis on become one (axis 0 on
+				 * a sample: everything) */
+	TM_OP_RESHAPE,		/* to shape (one -1 inferred, 0 copies) */
+	TM_OP_ADD,		/* (a, b), numpy broadcasting; b may be a
+				 * constant (per-channel [C,1,1], ...) */
+	TM_OP_CONCAT,		/* (x0, x1, ...) along axis */
 	TM_OP_COUNT
 } tm_op;
+
+/* Attributes, typed; each op reads the ones its comment names. Set by
+ * tm_model_add_node to the defaults (stride, dilation and group 1,
+ * epsilon 1e-5, alpha 0.01, clip to [-inf, +inf], axis as ONNX's default
+ * made per-sample: softmax last, concat 0, flatten 0). */
+typedef struct tm_attrs {
+	int64_t kernel[2];	/* pool window kh, kw */
+	int64_t stride[2];
+	int64_t pads[4];	/* top, left, bottom, right */
+	int64_t dilation[2];
+	int64_t group;
+	int64_t axis;		/* negative counts from the end */
+	int count_include_pad;
+	float alpha;
+	float clip_min, clip_max;
+	float epsilon;
+	int shape_ndim;		/* reshape target, one sample */
+	int64_t shape[TM_MAX_DIMS];
+	void *reserved[4];
+} tm_attrs;
 
 /* Quantization of one tensor. */
 typedef enum tm_qscheme {
@@ -109,6 +151,7 @@ typedef struct tm_node {
 	int fused_relu;			/* a following ReLU is folded */
 	int8_t *lut;			/* sigmoid: 256 entries indexed by
 					 * (uint8_t)(x_q + 128) */
+	tm_attrs attrs;
 
 	void *reserved[4];
 } tm_node;
