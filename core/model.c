@@ -661,6 +661,11 @@ infer_pool(tm_model *m, tm_node *n, tm_error *err)
 	st = check_window(n, n->attrs.kernel[0], n->attrs.kernel[1], err);
 	if (st)
 		return st;
+	if (n->op == TM_OP_AVGPOOL2D &&
+	    (n->attrs.dilation[0] != 1 || n->attrs.dilation[1] != 1))
+		return tm_error_set(err, TM_ERR_UNSUPPORTED,
+				    "%s: avgpool2d with dilation is not "
+				    "supported", n->name);
 	return set_window_shape(n, x, y, x->shape[0], n->attrs.kernel[0],
 				n->attrs.kernel[1], err);
 }

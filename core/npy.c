@@ -1,4 +1,10 @@
-/* tmpipe — reading NumPy .npy files (see npy.h for the format). */
+/* tmpipe — reading NumPy .npy files (see npy.h for the format).
+ *
+ * A regular file is memory-mapped: rows are converted straight from the
+ * map into the caller's buffer, and pages already consumed are given back
+ * to the kernel, so streaming a calibration set of any size keeps a small
+ * resident set. Pipes and files that cannot be mapped are read with stdio
+ * (C order only when streaming). */
 #include "config.h"
 
 #include <errno.h>
@@ -8,8 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <tmpipe/npy.h>
 
@@ -20,25 +28,43 @@
 #define NPY_HEADER_MAX (1024 * 1024)
 /* Keys and dtype strings are short ('<f4', 'fortran_order'). */
 #define NPY_STR_MAX 64
-/* float64 is converted through a buffer of this many values, so reading
- * needs no memory proportional to the file. */
-#define F8_CHUNK 512
+/* Without a map, dtypes other than float32 are converted through a buffer
+ * of this many bytes, so reading needs no memory proportional to the
+ * file. */
+#define CHUNK_BYTES 4096
 /* Room for "(d, d, ...)" with TM_MAX_DIMS 64-bit dimensions. */
 #define SHAPE_STR_MAX (TM_MAX_DIMS * 22 + 4)
+
+/* The element types read, each converted to float32. */
+typedef enum npy_kind {
+	NPY_F4 = 1,
+	NPY_F8,
+	NPY_I1,
+	NPY_U1,
+	NPY_I4,
+	NPY_I8
+} npy_kind;
 
 struct tm_npy_reader {
 	FILE *fp;
 	char *path;		/* for messages */
 	char descr[NPY_STR_MAX];
+	npy_kind kind;
+	size_t elsize;		/* bytes of one element */
+	int fortran;		/* data in Fortran order (ndim >= 2) */
 	int ndim;
 	int64_t shape[TM_MAX_DIMS];
-	size_t elsize;		/* 4 ('<f4') or 8 ('<f8') */
 	size_t numel, rows, row_numel;
 	off_t data_off;		/* where row 0 starts */
 	size_t next_row;
 	/* After a failed read the file position is not that of next_row;
-	 * the next read seeks there first. */
+	 * the next read seeks there first (stdio only). */
 	int need_seek;
+	/* The mapped file (regular files), or NULL. */
+	unsigned char *map;
+	size_t map_len;
+	size_t released;	/* map bytes before this were given back */
+	int map_errno;		/* why mmap failed, for messages */
 };
 
 enum {
@@ -422,30 +448,73 @@ describe_descr(const char *descr, char *buf, size_t size)
 	}
 }
 
+
+static const struct {
+	char kind;
+	unsigned bytes;
+	npy_kind k;
+} dtypes[] = {
+	{ 'f', 4, NPY_F4 }, { 'f', 8, NPY_F8 }, { 'i', 1, NPY_I1 },
+	{ 'u', 1, NPY_U1 }, { 'i', 4, NPY_I4 }, { 'i', 8, NPY_I8 },
+};
+
+#define SUPPORTED_TEXT							\
+	"tmpipe reads float32, float64, int8, uint8, int32 and int64, "	\
+	"little-endian"
+
+/* Accepts '<f4' '<f8' '<i4' '<i8' and, for one-byte types where byte
+ * order means nothing, '|i1' '|u1' (numpy's spelling) as well as '<'
+ * '>' '=' before them. Everything else gets a message saying what it is
+ * and how to convert it. */
 static tm_status
 check_dtype(tm_npy_reader *r, const char *descr, tm_error *err)
 {
 	char esc[4 * NPY_STR_MAX + 1], what[32];
+	const char *s = descr;
+	char order = 0, kind;
+	unsigned bytes = 0;
+	int digits = 0;
 
-	if (strcmp(descr, "<f4") == 0) {
-		r->elsize = 4;
-		return TM_OK;
-	}
-	if (strcmp(descr, "<f8") == 0) {
-		r->elsize = 8;
-		return TM_OK;
-	}
+	if (*s == '<' || *s == '>' || *s == '|' || *s == '=')
+		order = *s++;
+	kind = *s;
+	if (kind)
+		s++;
+	for (; *s >= '0' && *s <= '9' && bytes < 1000; s++, digits++)
+		bytes = bytes * 10 + (unsigned)(*s - '0');
 	escape(descr, esc, sizeof esc);
-	if (strcmp(descr, ">f4") == 0 || strcmp(descr, ">f8") == 0)
+	if (kind == 'O')
 		return tm_error_set_at(err, TM_ERR_UNSUPPORTED, r->path, 0, 0,
-				       "big-endian data ('%s') is not "
-				       "supported; convert with "
+				       "arrays of Python objects ('%s') are "
+				       "not supported (reading them needs "
+				       "pickle); save a numeric array, e.g. "
 				       "arr.astype('<f4')", esc);
+	for (size_t i = 0; order && !*s && digits &&
+			   i < sizeof dtypes / sizeof dtypes[0]; i++) {
+		if (dtypes[i].kind != kind || dtypes[i].bytes != bytes)
+			continue;
+		if (bytes > 1 && order == '>')
+			return tm_error_set_at(err, TM_ERR_UNSUPPORTED,
+					       r->path, 0, 0,
+					       "big-endian data ('%s') is not "
+					       "supported; convert with "
+					       "arr.astype('<%c%u')", esc,
+					       kind, bytes);
+		if (bytes > 1 && order != '<')
+			return tm_error_set_at(err, TM_ERR_UNSUPPORTED,
+					       r->path, 0, 0,
+					       "dtype '%s' does not say its "
+					       "byte order; numpy writes "
+					       "'<%c%u' for little-endian data",
+					       esc, kind, bytes);
+		r->kind = dtypes[i].k;
+		r->elsize = bytes;
+		return TM_OK;
+	}
 	describe_descr(descr, what, sizeof what);
 	return tm_error_set_at(err, TM_ERR_UNSUPPORTED, r->path, 0, 0,
-			       "unsupported dtype '%s'%s; only '<f4' (float32) "
-			       "and '<f8' (float64) are supported; convert "
-			       "with arr.astype('<f4')", esc, what);
+			       "unsupported dtype '%s'%s; " SUPPORTED_TEXT
+			       "; convert with arr.astype('<f4')", esc, what);
 }
 
 /* Sets numel, rows and row_numel, refusing a shape whose byte size does
@@ -458,6 +527,9 @@ check_shape(tm_npy_reader *r, tm_error *err)
 	uint64_t bytes = r->elsize;
 	char sh[SHAPE_STR_MAX];
 
+	/* The float32 buffers callers allocate must fit too. */
+	if (bytes < sizeof(float))
+		bytes = sizeof(float);
 	for (int i = 0; i < r->ndim; i++) {
 		uint64_t d = (uint64_t)r->shape[i];
 
@@ -571,17 +643,14 @@ read_header(tm_npy_reader *r, tm_error *err)
 	memcpy(r->descr, h.descr, sizeof r->descr);
 	if ((st = check_dtype(r, h.descr, err)) != TM_OK)
 		return st;
-	if (h.fortran)
-		return tm_error_set_at(err, TM_ERR_UNSUPPORTED, r->path, 0, 0,
-				       "Fortran-order arrays are not "
-				       "supported; save with "
-				       "numpy.ascontiguousarray");
 	if (h.ndim > TM_MAX_DIMS)
 		return tm_error_set_at(err, TM_ERR_UNSUPPORTED, r->path, 0, 0,
 				       "arrays with %zu dimensions are not "
 				       "supported (at most %d)",
 				       h.ndim, TM_MAX_DIMS);
 	r->ndim = (int)h.ndim;
+	/* With fewer than two dimensions both orders are the same. */
+	r->fortran = h.fortran && r->ndim >= 2;
 	memcpy(r->shape, h.shape, sizeof r->shape);
 	r->data_off = (off_t)(pre_len + hlen);
 	return check_shape(r, err);
@@ -591,13 +660,19 @@ fail:
 	return st;
 }
 
+static uint64_t
+data_bytes(const tm_npy_reader *r)
+{
+	return (uint64_t)r->numel * r->elsize;
+}
+
 /* A truncated file is refused here, before any row is read, so a long
  * calibration run cannot fail at its last batch. Pipes and devices have
  * no size; their reads report a short file instead. */
 static tm_status
 check_size(tm_npy_reader *r, const struct stat *sb, tm_error *err)
 {
-	uint64_t need = (uint64_t)r->numel * r->elsize;
+	uint64_t need = data_bytes(r);
 	long long have;
 	char sh[SHAPE_STR_MAX], esc[4 * NPY_STR_MAX + 1];
 
@@ -615,8 +690,37 @@ check_size(tm_npy_reader *r, const struct stat *sb, tm_error *err)
 			       (unsigned long long)need);
 }
 
+/* Maps header and data of a regular file. A failure is not an error:
+ * the reader falls back to stdio, and remembers why for messages. */
+static void
+try_map(tm_npy_reader *r, const struct stat *sb)
+{
+	uint64_t len = (uint64_t)r->data_off + data_bytes(r);
+	void *p;
+
+	if (!S_ISREG(sb->st_mode) || data_bytes(r) == 0)
+		return;
+	if (len > SIZE_MAX) {
+		r->map_errno = EFBIG;
+		return;
+	}
+	p = mmap(NULL, (size_t)len, PROT_READ, MAP_PRIVATE, fileno(r->fp), 0);
+	if (p == MAP_FAILED) {
+		r->map_errno = errno;
+		return;
+	}
+	r->map = p;
+	r->map_len = (size_t)len;
+	/* C order is read front to back; Fortran order jumps around. */
+	posix_madvise(p, r->map_len, r->fortran ? POSIX_MADV_RANDOM
+						 : POSIX_MADV_SEQUENTIAL);
+}
+
+/* for_load: the whole array is read at once, so Fortran order can be
+ * transposed in memory even when the file cannot be mapped. */
 static tm_status
-reader_open(const char *path, tm_npy_reader **out, tm_error *err)
+reader_open(const char *path, int for_load, tm_npy_reader **out,
+	    tm_error *err)
 {
 	tm_npy_reader *r;
 	struct stat sb;
@@ -658,6 +762,18 @@ reader_open(const char *path, tm_npy_reader **out, tm_error *err)
 		goto fail;
 	if ((st = check_size(r, &sb, err)) != TM_OK)
 		goto fail;
+	try_map(r, &sb);
+	if (r->fortran && !r->map && !for_load && data_bytes(r)) {
+		st = tm_error_set_at(err, TM_ERR_UNSUPPORTED, path, 0, 0,
+				     "Fortran-order data is streamed through "
+				     "a memory map, and this file cannot be "
+				     "mapped (%s); save it with "
+				     "numpy.save(f, numpy.ascontiguousarray"
+				     "(arr))",
+				     r->map_errno ? strerror(r->map_errno)
+						  : "not a regular file");
+		goto fail;
+	}
 	*out = r;
 	return TM_OK;
 
@@ -671,7 +787,7 @@ tm_npy_open(const char *path, tm_error *err)
 {
 	tm_npy_reader *r;
 
-	reader_open(path, &r, err);
+	reader_open(path, 0, &r, err);
 	return r;
 }
 
@@ -680,6 +796,8 @@ tm_npy_close(tm_npy_reader *r)
 {
 	if (!r)
 		return;
+	if (r->map)
+		munmap(r->map, r->map_len);
 	if (r->fp)
 		fclose(r->fp);
 	free(r->path);
@@ -710,6 +828,8 @@ tm_npy_rows(const tm_npy_reader *r)
 	return r ? r->rows : 0;
 }
 
+/* --- conversion to float32 --------------------------------------------- */
+
 static int
 host_is_little_endian(void)
 {
@@ -725,6 +845,12 @@ le32(const unsigned char *b)
 {
 	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
 	       (uint32_t)b[3] << 24;
+}
+
+static uint64_t
+le64(const unsigned char *b)
+{
+	return (uint64_t)le32(b) | (uint64_t)le32(b + 4) << 32;
 }
 
 /* Rounds as a float64 to float32 cast does (to nearest, ties to even;
@@ -743,42 +869,203 @@ narrow(double d)
 	return (float)d;
 }
 
-/* Reads count values at the current position into dst. On a short read
- * *done is how many were read. */
+/* Converts n elements at src (little-endian, any alignment) to floats at
+ * dst[0], dst[stride], ... One loop per type: no call per element. The
+ * integer conversions round to nearest as numpy's astype(float32) does. */
+static void
+convert(const tm_npy_reader *r, float *dst, size_t stride,
+	const unsigned char *src, size_t n)
+{
+	size_t i;
+
+	switch (r->kind) {
+	case NPY_F4:
+		if (stride == 1 && host_is_little_endian()) {
+			memcpy(dst, src, n * 4);
+			break;
+		}
+		for (i = 0; i < n; i++) {
+			uint32_t u = le32(src + 4 * i);
+
+			memcpy(&dst[i * stride], &u, 4);
+		}
+		break;
+	case NPY_F8:
+		for (i = 0; i < n; i++) {
+			uint64_t u = le64(src + 8 * i);
+			double d;
+
+			memcpy(&d, &u, 8);
+			dst[i * stride] = narrow(d);
+		}
+		break;
+	case NPY_I1:
+		/* Two's complement by arithmetic: converting a byte over 127
+		 * to int8_t would be implementation-defined. */
+		for (i = 0; i < n; i++)
+			dst[i * stride] = (float)(int)(src[i] ^ 0x80) - 128.0f;
+		break;
+	case NPY_U1:
+		for (i = 0; i < n; i++)
+			dst[i * stride] = (float)src[i];
+		break;
+	case NPY_I4:
+		for (i = 0; i < n; i++) {
+			uint32_t u = le32(src + 4 * i);
+			int32_t v;
+
+			memcpy(&v, &u, 4);
+			dst[i * stride] = (float)v;
+		}
+		break;
+	case NPY_I8:
+		for (i = 0; i < n; i++) {
+			uint64_t u = le64(src + 8 * i);
+			int64_t v;
+
+			memcpy(&v, &u, 8);
+			dst[i * stride] = (float)v;
+		}
+		break;
+	}
+}
+
+/* Rows [row0, row0 + n) of a Fortran-order array whose data starts at
+ * base, into dst in C order. Element (i, j1, ..., jk) lives at flat index
+ * i + rows * (j1 + s1 * (j2 + ...)), so for each position in a row the n
+ * rows wanted are contiguous: one run of n elements is read per position
+ * and scattered with the row stride. */
+static void
+gather_fortran(const tm_npy_reader *r, const unsigned char *base, float *dst,
+	       size_t row0, size_t n)
+{
+	size_t idx[TM_MAX_DIMS] = { 0 }, fstride[TM_MAX_DIMS];
+	size_t off = 0;	/* of the current position, in elements */
+
+	if (n == 0 || r->row_numel == 0)
+		return;
+	fstride[0] = 1;
+	for (int d = 1; d < r->ndim; d++)
+		fstride[d] = fstride[d - 1] * (size_t)r->shape[d - 1];
+	for (size_t c = 0; c < r->row_numel; c++) {
+		convert(r, dst + c, r->row_numel,
+			base + (row0 + off) * r->elsize, n);
+		/* Next position in C order: the last index moves fastest. */
+		for (int d = r->ndim - 1; d >= 1; d--) {
+			off += fstride[d];
+			if (++idx[d] < (size_t)r->shape[d])
+				break;
+			off -= fstride[d] * (size_t)r->shape[d];
+			idx[d] = 0;
+		}
+	}
+}
+
+/* --- reading ----------------------------------------------------------- */
+
+/* Index of the first row not wholly inside a file of the given size. */
+static size_t
+complete_rows(const tm_npy_reader *r, off_t size)
+{
+	uint64_t have, elems;
+
+	if (size <= r->data_off)
+		return 0;
+	have = (uint64_t)(size - r->data_off);
+	if (!r->fortran) {
+		uint64_t row_bytes = (uint64_t)r->row_numel * r->elsize;
+
+		return have / row_bytes < r->rows ? (size_t)(have / row_bytes)
+						  : r->rows;
+	}
+	/* The last element of row i is i + rows * (row_numel - 1). */
+	elems = have / r->elsize;
+	if (elems < (uint64_t)r->rows * (r->row_numel - 1))
+		return 0;
+	elems -= (uint64_t)r->rows * (r->row_numel - 1);
+	return elems < r->rows ? (size_t)elems : r->rows;
+}
+
+static tm_status
+eof_error(const tm_npy_reader *r, size_t row, tm_error *err)
+{
+	return tm_error_set_at(err, TM_ERR_PARSE, r->path, 0, 0,
+			       "unexpected end of file in row %zu of %zu "
+			       "(counting from 0)", row, r->rows);
+}
+
+/* Gives back to the kernel the mapped pages before map offset end, so a
+ * long streamed pass keeps only what it reads now in memory. */
+static void
+release_before(tm_npy_reader *r, size_t end)
+{
+#ifdef MADV_DONTNEED
+	long page = sysconf(_SC_PAGESIZE);
+	size_t stop;
+
+	if (page <= 0)
+		return;
+	stop = end - end % (size_t)page;
+	if (stop > r->released &&
+	    madvise(r->map + r->released, stop - r->released,
+		    MADV_DONTNEED) == 0)
+		r->released = stop;
+#else
+	(void)r;
+	(void)end;
+#endif
+}
+
+static tm_status
+read_mapped(tm_npy_reader *r, float *dst, size_t n, tm_error *err)
+{
+	const unsigned char *base = r->map + r->data_off;
+	struct stat sb;
+	size_t have;
+
+	/* A file cut short after open would make the map fault (SIGBUS):
+	 * check its size first. (Another process cutting it during this
+	 * very call can still do that, as with any mapped reader.) */
+	if (fstat(fileno(r->fp), &sb) != 0)
+		return tm_error_set_at(err, TM_ERR_IO, r->path, 0, 0,
+				       "cannot stat: %s", strerror(errno));
+	have = complete_rows(r, sb.st_size);
+	if (have < r->next_row + n)
+		return eof_error(r, have > r->next_row ? have : r->next_row,
+				 err);
+	if (r->fortran) {
+		gather_fortran(r, base, dst, r->next_row, n);
+		return TM_OK;
+	}
+	convert(r, dst, 1, base + r->next_row * r->row_numel * r->elsize,
+		n * r->row_numel);
+	release_before(r, (size_t)r->data_off +
+			  (r->next_row + n) * r->row_numel * r->elsize);
+	return TM_OK;
+}
+
+/* Reads count values at the current file position into dst. On a short
+ * read *done is how many were read. */
 static int
 read_values(tm_npy_reader *r, float *dst, size_t count, size_t *done)
 {
-	unsigned char buf[F8_CHUNK * 8];
+	unsigned char buf[CHUNK_BYTES];
+	size_t per = CHUNK_BYTES / r->elsize;
 
 	*done = 0;
 	if (count == 0)
 		return 1;
-	if (r->elsize == 4) {
+	if (r->kind == NPY_F4 && host_is_little_endian()) {
 		*done = fread(dst, 4, count, r->fp);
-		if (!host_is_little_endian()) {
-			for (size_t i = 0; i < *done; i++) {
-				uint32_t u = le32((unsigned char *)&dst[i]);
-
-				memcpy(&dst[i], &u, 4);
-			}
-		}
 		return *done == count;
 	}
 	while (*done < count) {
 		size_t want = count - *done, got;
 
-		if (want > F8_CHUNK)
-			want = F8_CHUNK;
-		got = fread(buf, 8, want, r->fp);
-		for (size_t i = 0; i < got; i++) {
-			const unsigned char *b = buf + 8 * i;
-			uint64_t u = (uint64_t)le32(b) |
-				     (uint64_t)le32(b + 4) << 32;
-			double d;
-
-			memcpy(&d, &u, 8);
-			dst[*done + i] = narrow(d);
-		}
+		if (want > per)
+			want = per;
+		got = fread(buf, r->elsize, want, r->fp);
+		convert(r, dst + *done, 1, buf, got);
 		*done += got;
 		if (got < want)
 			return 0;
@@ -786,22 +1073,11 @@ read_values(tm_npy_reader *r, float *dst, size_t count, size_t *done)
 	return 1;
 }
 
-tm_status
-tm_npy_read_rows(tm_npy_reader *r, float *dst, size_t max_rows, size_t *got,
-		 tm_error *err)
+static tm_status
+read_stdio(tm_npy_reader *r, float *dst, size_t n, tm_error *err)
 {
-	size_t n, count, done, row;
+	size_t count, done, row;
 
-	if (got)
-		*got = 0;
-	if (!r || !got || (!dst && max_rows && r->row_numel))
-		return tm_error_set(err, TM_ERR_INVALID,
-				    "tm_npy_read_rows: NULL argument");
-	n = r->rows - r->next_row;
-	if (n > max_rows)
-		n = max_rows;
-	if (n == 0)
-		return TM_OK;
 	if (r->need_seek) {
 		off_t off = r->data_off +
 			    (off_t)(r->next_row * r->row_numel * r->elsize);
@@ -814,22 +1090,47 @@ tm_npy_read_rows(tm_npy_reader *r, float *dst, size_t max_rows, size_t *got,
 	}
 	/* n rows of a valid shape: count cannot overflow (check_shape). */
 	count = n * r->row_numel;
-	if (!read_values(r, dst, count, &done)) {
-		r->need_seek = 1;
-		row = r->next_row + (r->row_numel ? done / r->row_numel : 0);
-		if (ferror(r->fp)) {
-			int e = errno;
+	if (read_values(r, dst, count, &done))
+		return TM_OK;
+	r->need_seek = 1;
+	row = r->next_row + (r->row_numel ? done / r->row_numel : 0);
+	if (ferror(r->fp)) {
+		int e = errno;
 
-			clearerr(r->fp);
-			return tm_error_set_at(err, TM_ERR_IO, r->path, 0, 0,
-					       "read error in row %zu: %s",
-					       row, strerror(e));
-		}
 		clearerr(r->fp);
-		return tm_error_set_at(err, TM_ERR_PARSE, r->path, 0, 0,
-				       "unexpected end of file in row %zu of "
-				       "%zu (counting from 0)", row, r->rows);
+		return tm_error_set_at(err, TM_ERR_IO, r->path, 0, 0,
+				       "read error in row %zu: %s", row,
+				       strerror(e));
 	}
+	clearerr(r->fp);
+	return eof_error(r, row, err);
+}
+
+tm_status
+tm_npy_read_rows(tm_npy_reader *r, float *dst, size_t max_rows, size_t *got,
+		 tm_error *err)
+{
+	size_t n;
+	tm_status st;
+
+	if (got)
+		*got = 0;
+	if (!r || !got || (!dst && max_rows && r->row_numel))
+		return tm_error_set(err, TM_ERR_INVALID,
+				    "tm_npy_read_rows: NULL argument");
+	n = r->rows - r->next_row;
+	if (n > max_rows)
+		n = max_rows;
+	if (n == 0)
+		return TM_OK;
+	if (r->row_numel == 0)
+		st = TM_OK;
+	else if (r->map)
+		st = read_mapped(r, dst, n, err);
+	else
+		st = read_stdio(r, dst, n, err);
+	if (st)
+		return st;
 	r->next_row += n;
 	*got = n;
 	return TM_OK;
@@ -841,13 +1142,43 @@ tm_npy_rewind(tm_npy_reader *r, tm_error *err)
 	if (!r)
 		return tm_error_set(err, TM_ERR_INVALID,
 				    "tm_npy_rewind: NULL reader");
-	if (fseeko(r->fp, r->data_off, SEEK_SET) != 0)
-		return tm_error_set_at(err, TM_ERR_IO, r->path, 0, 0,
-				       "cannot seek: %s", strerror(errno));
-	clearerr(r->fp);
+	if (!r->map) {
+		if (fseeko(r->fp, r->data_off, SEEK_SET) != 0)
+			return tm_error_set_at(err, TM_ERR_IO, r->path, 0, 0,
+					       "cannot seek: %s",
+					       strerror(errno));
+		clearerr(r->fp);
+	}
 	r->next_row = 0;
 	r->need_seek = 0;
+	r->released = 0;
 	return TM_OK;
+}
+
+/* Fortran order without a map (a pipe): the raw data whole, then the
+ * transposition in memory. */
+static tm_status
+load_fortran_stdio(tm_npy_reader *r, float *dst, tm_error *err)
+{
+	size_t bytes = r->numel * r->elsize, n;
+	unsigned char *raw = malloc(bytes ? bytes : 1);
+	tm_status st = TM_OK;
+
+	if (!raw)
+		return tm_error_set_at(err, TM_ERR_NOMEM, r->path, 0, 0,
+				       "out of memory for %zu bytes", bytes);
+	n = fread(raw, 1, bytes, r->fp);
+	if (n < bytes && ferror(r->fp))
+		st = tm_error_set_at(err, TM_ERR_IO, r->path, 0, 0,
+				     "read error: %s", strerror(errno));
+	else if (n < bytes)
+		st = tm_error_set_at(err, TM_ERR_PARSE, r->path, 0, 0,
+				     "unexpected end of file after %zu of "
+				     "%zu bytes of data", n, bytes);
+	else
+		gather_fortran(r, raw, dst, 0, r->rows);
+	free(raw);
+	return st;
 }
 
 tm_status
@@ -861,7 +1192,7 @@ tm_npy_load(const char *path, tm_npy *a, tm_error *err)
 		return tm_error_set(err, TM_ERR_INVALID,
 				    "tm_npy_load: NULL array");
 	memset(a, 0, sizeof *a);
-	if ((st = reader_open(path, &r, err)) != TM_OK)
+	if ((st = reader_open(path, 1, &r, err)) != TM_OK)
 		return st;
 	/* At least one float, so data is never NULL for an empty array and
 	 * callers need no special case. */
@@ -871,12 +1202,19 @@ tm_npy_load(const char *path, tm_npy *a, tm_error *err)
 				     "out of memory for %zu values", r->numel);
 		goto fail;
 	}
-	if ((st = tm_npy_read_rows(r, a->data, r->rows, &got, err)) != TM_OK)
-		goto fail;
-	if (got != r->rows) {
-		st = tm_error_set_at(err, TM_ERR_INTERNAL, path, 0, 0,
-				     "read %zu of %zu rows", got, r->rows);
-		goto fail;
+	if (r->fortran && !r->map) {
+		if ((st = load_fortran_stdio(r, a->data, err)) != TM_OK)
+			goto fail;
+	} else {
+		st = tm_npy_read_rows(r, a->data, r->rows, &got, err);
+		if (st != TM_OK)
+			goto fail;
+		if (got != r->rows) {
+			st = tm_error_set_at(err, TM_ERR_INTERNAL, path, 0, 0,
+					     "read %zu of %zu rows", got,
+					     r->rows);
+			goto fail;
+		}
 	}
 	a->ndim = r->ndim;
 	memcpy(a->shape, r->shape, sizeof a->shape);
@@ -897,4 +1235,34 @@ tm_npy_fini(tm_npy *a)
 		return;
 	free(a->data);
 	memset(a, 0, sizeof *a);
+}
+
+/* Appended for calibration threads (core/dataset.c): each thread has its
+ * own reader of the file and reads its own batches, in any order. */
+tm_status
+tm_npy_seek_row(tm_npy_reader *r, size_t row, tm_error *err)
+{
+	size_t off;
+
+	if (!r)
+		return tm_error_set(err, TM_ERR_INVALID,
+				    "tm_npy_seek_row: NULL reader");
+	if (row > r->rows)
+		return tm_error_set_at(err, TM_ERR_INVALID, r->path, 0, 0,
+				       "cannot seek to row %zu of %zu", row,
+				       r->rows);
+	/* Without a map the stream seeks lazily, before the next read. */
+	r->next_row = row;
+	r->need_seek = 1;
+	/* A map gives back the pages behind its reads: after a step back,
+	 * start counting from there, so the pages read again are given
+	 * back too. (Forward, the pages skipped are given back with the
+	 * next read's.) */
+	off = (size_t)r->data_off + row * r->row_numel * r->elsize;
+	if (off < r->released) {
+		long page = sysconf(_SC_PAGESIZE);
+
+		r->released = page > 0 ? off - off % (size_t)page : 0;
+	}
+	return TM_OK;
 }

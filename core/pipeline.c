@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fnmatch.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,8 +26,9 @@ static const char *const top_keys[] = {
 	"tmpipe", "model", "transforms", "calibration", "emit",
 };
 static const char *const calib_keys[] = {
-	"data", "observer", "batch", "tensors",
+	"data", "observer", "batch", "tensors", "preprocess",
 };
+static const char *const preprocess_keys[] = { "scale", "mean", "std" };
 
 /* --- small YAML utilities ------------------------------------------- */
 
@@ -455,11 +457,12 @@ parse_stage_list(const tm_yaml_src *src, const tm_registry *reg,
 						  "or 'name: {parameters}'",
 						  key, *n_out,
 						  tm_plugin_kind_name(kind));
+		/* Counted even when it fails: its label is freed with the
+		 * pipeline's other stages. */
 		st = make_stage(src, reg, kind, name, name_node, params, NULL,
-				&v[*n_out], err);
+				&v[(*n_out)++], err);
 		if (st)
 			return st;
-		(*n_out)++;
 	}
 	return TM_OK;
 }
@@ -524,16 +527,332 @@ parse_observer(const tm_yaml_src *src, const tm_registry *reg,
 				  tm_priv_yaml_kind(on));
 }
 
+/* --- calibration.data and calibration.preprocess ------------------- */
+
+static void
+preprocess_fini(tm_preprocess *p)
+{
+	free(p->mean);
+	free(p->std);
+	memset(p, 0, sizeof *p);
+}
+
+/* A finite number (strtod syntax). */
+static int
+parse_number(const char *s, double *out)
+{
+	char *end;
+	double v;
+
+	if (!s || !*s)
+		return -1;
+	v = strtod(s, &end);
+	if (end == s || *end || !isfinite(v))
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static tm_status
+bad_number(const tm_yaml_src *src, yaml_node_t *node, const char *what,
+	   const char *s, tm_error *err)
+{
+	if (strchr(s, '/'))
+		return tm_priv_yaml_error(src, node, err, TM_ERR_INVALID,
+					  "%s: '%s' is not a number (write "
+					  "fractions out, e.g. "
+					  "0.00392156862745098 for 1/255)",
+					  what, s);
+	return tm_priv_yaml_error(src, node, err, TM_ERR_INVALID,
+				  "%s: '%s' is not a number", what, s);
+}
+
+/* mean or std: a number, or a non-empty list of numbers; std's must be
+ * greater than 0 (it divides). */
+static tm_status
+parse_values(const tm_yaml_src *src, yaml_node_t *node, const char *what,
+	     int positive, double **out, size_t *n_out, tm_error *err)
+{
+	yaml_node_item_t *first = NULL, *last = NULL;
+	int one = 0;
+	size_t n;
+
+	if (tm_priv_yaml_scalar(node) && *tm_priv_yaml_scalar(node)) {
+		one = 1;
+		n = 1;
+	} else if (node->type == YAML_SEQUENCE_NODE) {
+		first = node->data.sequence.items.start;
+		last = node->data.sequence.items.top;
+		n = (size_t)(last - first);
+		if (n == 0)
+			return tm_priv_yaml_error(src, node, err,
+						  TM_ERR_INVALID,
+						  "%s: expected a number or a "
+						  "list of numbers, got an "
+						  "empty list", what);
+	} else {
+		return tm_priv_yaml_error(src, node, err, TM_ERR_INVALID,
+					  "%s: expected a number or a list of "
+					  "numbers, got %s", what,
+					  tm_priv_yaml_kind(node));
+	}
+	*out = calloc(n, sizeof **out);
+	if (!*out)
+		return tm_error_set(err, TM_ERR_NOMEM, "out of memory");
+	*n_out = n;
+	for (size_t i = 0; i < n; i++) {
+		yaml_node_t *v = one ? node
+				     : yaml_document_get_node(src->doc,
+							      first[i]);
+		const char *txt = tm_priv_yaml_scalar(v);
+
+		if (!txt)
+			return tm_priv_yaml_error(src, v, err, TM_ERR_INVALID,
+						  "%s: expected a number, got "
+						  "%s", what,
+						  tm_priv_yaml_kind(v));
+		if (parse_number(txt, &(*out)[i]))
+			return bad_number(src, v, what, txt, err);
+		if (positive && !((*out)[i] > 0))
+			return tm_priv_yaml_error(src, v, err, TM_ERR_INVALID,
+						  "%s: '%s' must be greater "
+						  "than 0 (it divides)", what,
+						  txt);
+	}
+	return TM_OK;
+}
+
+/* {scale: s, mean: [...], std: [...]} for one input; what is the path
+ * of the map in messages ("calibration.preprocess"). */
+static tm_status
+parse_preprocess_spec(const tm_yaml_src *src, yaml_node_t *map,
+		      const char *what, tm_preprocess *p, tm_error *err)
+{
+	yaml_node_t *sc, *mean, *std;
+	char key[256];
+	tm_status st;
+
+	if (map->type != YAML_MAPPING_NODE)
+		return tm_priv_yaml_error(src, map, err, TM_ERR_INVALID,
+					  "%s: expected a map {scale: s, "
+					  "mean: [...], std: [...]}, got %s",
+					  what, tm_priv_yaml_kind(map));
+	st = check_keys(src, map, what, preprocess_keys,
+			TM_ARRAY_LEN(preprocess_keys), err);
+	if (st)
+		return st;
+	p->given = 1;
+	p->scale = 1.0;
+	tm_priv_yaml_where(src, map, &p->file, &p->line, &p->col);
+	sc = tm_priv_yaml_get(src->doc, map, "scale");
+	if (sc) {
+		const char *txt = tm_priv_yaml_scalar(sc);
+
+		snprintf(key, sizeof key, "%s.scale", what);
+		if (!txt)
+			return tm_priv_yaml_error(src, sc, err, TM_ERR_INVALID,
+						  "%s: expected a number, got "
+						  "%s", key,
+						  tm_priv_yaml_kind(sc));
+		if (parse_number(txt, &p->scale))
+			return bad_number(src, sc, key, txt, err);
+		if (p->scale == 0)
+			return tm_priv_yaml_error(src, sc, err, TM_ERR_INVALID,
+						  "%s: '%s' would make every "
+						  "sample 0; give another "
+						  "number", key, txt);
+	}
+	mean = tm_priv_yaml_get(src->doc, map, "mean");
+	if (mean) {
+		const char *file;
+
+		snprintf(key, sizeof key, "%s.mean", what);
+		st = parse_values(src, mean, key, 0, &p->mean, &p->n_mean,
+				  err);
+		if (st)
+			return st;
+		tm_priv_yaml_where(src, mean, &file, &p->mean_line,
+				   &p->mean_col);
+	}
+	std = tm_priv_yaml_get(src->doc, map, "std");
+	if (std) {
+		const char *file;
+
+		snprintf(key, sizeof key, "%s.std", what);
+		st = parse_values(src, std, key, 1, &p->std, &p->n_std, err);
+		if (st)
+			return st;
+		tm_priv_yaml_where(src, std, &file, &p->std_line,
+				   &p->std_col);
+	}
+	return TM_OK;
+}
+
+/* data: a file or folder (one source, for the model's only input), or a
+ * map {input: file-or-folder, ...}. Input names are checked against the
+ * model when the data is opened: the model is not read yet. */
+static tm_status
+parse_data(const tm_yaml_src *src, yaml_node_t *data, tm_pipeline *pl,
+	   tm_error *err)
+{
+	const char *txt = tm_priv_yaml_scalar(data);
+	size_t n;
+
+	if (txt && *txt) {
+		tm_calib_source *s = calloc(1, sizeof *s);
+
+		if (!s)
+			return tm_error_set(err, TM_ERR_NOMEM,
+					    "out of memory");
+		pl->calib_sources = s;
+		pl->n_calib_sources = 1;
+		s->path = tm_priv_path_resolve(tm_priv_yaml_basedir(src, data),
+					       txt, err);
+		if (!s->path)
+			return TM_ERR_NOMEM;
+		tm_priv_yaml_where(src, data, &s->file, &s->line, &s->col);
+		s->key_line = s->line;
+		s->key_col = s->col;
+		return TM_OK;
+	}
+	if (data->type != YAML_MAPPING_NODE)
+		return tm_priv_yaml_error(src, data, err, TM_ERR_INVALID,
+					  "calibration.data: expected a file "
+					  "or folder name, or a map {input: "
+					  "file-or-folder, ...}, got %s",
+					  tm_priv_yaml_kind(data));
+	n = (size_t)(data->data.mapping.pairs.top -
+		     data->data.mapping.pairs.start);
+	if (n == 0)
+		return tm_priv_yaml_error(src, data, err, TM_ERR_INVALID,
+					  "calibration.data: an empty map "
+					  "gives no input any data");
+	pl->calib_sources = calloc(n, sizeof *pl->calib_sources);
+	if (!pl->calib_sources)
+		return tm_error_set(err, TM_ERR_NOMEM, "out of memory");
+	for (yaml_node_pair_t *p = data->data.mapping.pairs.start;
+	     p < data->data.mapping.pairs.top; p++) {
+		yaml_node_t *kn = yaml_document_get_node(src->doc, p->key);
+		yaml_node_t *vn = yaml_document_get_node(src->doc, p->value);
+		tm_calib_source *s = &pl->calib_sources[pl->n_calib_sources];
+		const char *k = tm_priv_yaml_scalar(kn);
+		const char *v = tm_priv_yaml_scalar(vn);
+
+		if (!k || !*k)
+			return tm_priv_yaml_error(src, kn, err, TM_ERR_INVALID,
+						  "calibration.data: keys are "
+						  "the model's input names");
+		if (!v || !*v)
+			return tm_priv_yaml_error(src, vn, err, TM_ERR_INVALID,
+						  "calibration.data.%s: "
+						  "expected a file or folder "
+						  "name, got %s", k,
+						  tm_priv_yaml_kind(vn));
+		pl->n_calib_sources++;
+		s->input = tm_priv_strdup(k, err);
+		s->path = tm_priv_path_resolve(tm_priv_yaml_basedir(src, vn),
+					       v, err);
+		if (!s->input || !s->path)
+			return TM_ERR_NOMEM;
+		tm_priv_yaml_where(src, vn, &s->file, &s->line, &s->col);
+		tm_priv_yaml_where(src, kn, &s->file, &s->key_line,
+				   &s->key_col);
+	}
+	return TM_OK;
+}
+
+/* preprocess: one spec for the only source, or, when data is a map, a
+ * map {input: spec, ...} over the inputs it names. */
+static tm_status
+parse_preprocess(const tm_yaml_src *src, yaml_node_t *pp, tm_pipeline *pl,
+		 tm_error *err)
+{
+	const char **names;
+	tm_status st = TM_OK;
+
+	if (pp->type == YAML_SCALAR_NODE &&
+	    (!*tm_priv_yaml_scalar(pp) ||
+	     strcmp(tm_priv_yaml_scalar(pp), "null") == 0 ||
+	     strcmp(tm_priv_yaml_scalar(pp), "~") == 0))
+		return TM_OK;	/* "preprocess:" with nothing after it */
+	if (!pl->calib_sources[0].input)
+		return parse_preprocess_spec(src, pp, "calibration.preprocess",
+					     &pl->calib_sources[0].pre, err);
+	if (pp->type != YAML_MAPPING_NODE)
+		return tm_priv_yaml_error(src, pp, err, TM_ERR_INVALID,
+					  "calibration.preprocess: expected a "
+					  "map {input: {scale: s, mean: "
+					  "[...], std: [...]}, ...}, got %s",
+					  tm_priv_yaml_kind(pp));
+	names = calloc(pl->n_calib_sources, sizeof *names);
+	if (!names)
+		return tm_error_set(err, TM_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; i < pl->n_calib_sources; i++)
+		names[i] = pl->calib_sources[i].input;
+	for (yaml_node_pair_t *p = pp->data.mapping.pairs.start;
+	     !st && p < pp->data.mapping.pairs.top; p++) {
+		yaml_node_t *kn = yaml_document_get_node(src->doc, p->key);
+		yaml_node_t *vn = yaml_document_get_node(src->doc, p->value);
+		const char *k = tm_priv_yaml_scalar(kn);
+		tm_calib_source *s = NULL;
+		char what[300];
+		const char *sugg;
+
+		for (size_t i = 0; k && i < pl->n_calib_sources; i++)
+			if (strcmp(k, names[i]) == 0)
+				s = &pl->calib_sources[i];
+		if (s) {
+			snprintf(what, sizeof what, "calibration.preprocess.%s",
+				 k);
+			st = parse_preprocess_spec(src, vn, what, &s->pre,
+						   err);
+			continue;
+		}
+		if (!k) {
+			st = tm_priv_yaml_error(src, kn, err, TM_ERR_INVALID,
+						"calibration.preprocess: keys "
+						"are input names");
+			continue;
+		}
+		for (size_t i = 0; i < TM_ARRAY_LEN(preprocess_keys); i++)
+			if (strcmp(k, preprocess_keys[i]) == 0) {
+				st = tm_priv_yaml_error(
+					src, kn, err, TM_ERR_INVALID,
+					"calibration.preprocess: data is "
+					"given per input, so give '%s' per "
+					"input too: {%s: {%s: ...}, ...}", k,
+					names[0], k);
+				break;
+			}
+		if (st)
+			continue;
+		sugg = tm_priv_suggest(k, names, pl->n_calib_sources);
+		if (sugg)
+			st = tm_priv_yaml_error(src, kn, err, TM_ERR_INVALID,
+						"calibration.preprocess: '%s' "
+						"is not an input named in "
+						"calibration.data; did you "
+						"mean '%s'?", k, sugg);
+		else
+			st = tm_priv_yaml_error(src, kn, err, TM_ERR_INVALID,
+						"calibration.preprocess: '%s' "
+						"is not an input named in "
+						"calibration.data", k);
+	}
+	free(names);
+	return st;
+}
+
 static tm_status
 parse_calibration(const tm_yaml_src *src, const tm_registry *reg,
 		  yaml_node_t *root, tm_pipeline *pl, tm_error *err)
 {
 	static const char *const skip_calib[] = { "data", "observer", "batch",
-						  "tensors", NULL };
+						  "tensors", "preprocess",
+						  NULL };
 	static const char *const skip_rule[] = { "observer", NULL };
 	yaml_node_t *cal = tm_priv_yaml_get(src->doc, root, "calibration");
-	yaml_node_t *data, *batch, *tensors;
-	const char *file;
+	yaml_node_t *data, *batch, *tensors, *pp;
 	tm_status st;
 
 	if (!cal)
@@ -552,16 +871,20 @@ parse_calibration(const tm_yaml_src *src, const tm_registry *reg,
 		return tm_priv_yaml_error(src, cal, err, TM_ERR_INVALID,
 					  "calibration: missing 'data:' (a "
 					  ".npy of N samples)");
-	if (!tm_priv_yaml_scalar(data) || !*tm_priv_yaml_scalar(data))
-		return tm_priv_yaml_error(src, data, err, TM_ERR_INVALID,
-					  "calibration.data: expected a file "
-					  "name, got %s",
-					  tm_priv_yaml_kind(data));
-	pl->calib_data = tm_priv_path_resolve(tm_priv_yaml_basedir(src, data),
-					      tm_priv_yaml_scalar(data), err);
+	tm_priv_yaml_where(src, data, &pl->calib_file, &pl->calib_line,
+			   &pl->calib_col);
+	st = parse_data(src, data, pl, err);
+	if (st)
+		return st;
+	pl->calib_data = tm_priv_strdup(pl->calib_sources[0].path, err);
 	if (!pl->calib_data)
 		return TM_ERR_NOMEM;
-	tm_priv_yaml_where(src, data, &file, &pl->calib_line, &pl->calib_col);
+	pp = tm_priv_yaml_get(src->doc, cal, "preprocess");
+	if (pp) {
+		st = parse_preprocess(src, pp, pl, err);
+		if (st)
+			return st;
+	}
 
 	pl->batch = DEFAULT_BATCH;
 	batch = tm_priv_yaml_get(src->doc, cal, "batch");
@@ -692,6 +1015,12 @@ tm_pipeline_free(tm_pipeline *pl)
 		stage_fini(&pl->emitters[i]);
 	free(pl->emitters);
 	free(pl->calib_data);
+	for (size_t i = 0; i < pl->n_calib_sources; i++) {
+		free(pl->calib_sources[i].input);
+		free(pl->calib_sources[i].path);
+		preprocess_fini(&pl->calib_sources[i].pre);
+	}
+	free(pl->calib_sources);
 	free(pl->basedir);
 	free(pl->file);
 	free(pl);
@@ -715,6 +1044,7 @@ tm_pipeline_load(const char *path, const tm_registry *reg,
 	pl = calloc(1, sizeof *pl);
 	if (!pl)
 		return tm_error_set(err, TM_ERR_NOMEM, "out of memory");
+	pl->threads = 1;
 	pl->file = tm_priv_strdup(path, err);
 	pl->basedir = tm_priv_dirname(path, err);
 	if (!pl->file || !pl->basedir) {

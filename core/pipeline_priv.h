@@ -24,6 +24,35 @@ typedef struct tm_tensor_rule {
 	tm_stage observer;
 } tm_tensor_rule;
 
+/* calibration.preprocess for one input:
+ *	x = (x * scale - mean[c]) / std[c]
+ * in double, c the index along axis 0 of one sample (the channel of a
+ * CHW image, the feature of a vector). mean and std hold 1 value (every
+ * channel) or one per channel; the count is checked against the model
+ * when the data is opened, hence the positions. */
+typedef struct tm_preprocess {
+	int given;			/* 0: samples are used as read */
+	double scale;			/* finite, not 0; default 1 */
+	double *mean, *std;		/* NULL when not given: 0 and 1 */
+	size_t n_mean, n_std;
+	const char *file;		/* the pipeline, or "--set" */
+	unsigned line, col;		/* of the preprocess map */
+	unsigned mean_line, mean_col, std_line, std_col;
+} tm_preprocess;
+
+/* calibration.data for one model input: a .npy file of N samples, or a
+ * folder of one .npy file per sample (see dataset_priv.h). */
+typedef struct tm_calib_source {
+	char *input;			/* the model input it feeds; NULL when
+					 * data is one file or folder, for
+					 * the model's only input */
+	char *path;			/* resolved */
+	const char *file;		/* the pipeline, or "--set" */
+	unsigned line, col;		/* of the path */
+	unsigned key_line, key_col;	/* of the input name (map form) */
+	tm_preprocess pre;
+} tm_calib_source;
+
 typedef struct tm_pipeline {
 	char *file;			/* as given */
 	char *basedir;			/* relative paths resolve here */
@@ -31,9 +60,18 @@ typedef struct tm_pipeline {
 	tm_stage *transforms;
 	size_t n_transforms;
 	int has_calibration;
-	char *calib_data;		/* resolved path */
+	char *calib_data;		/* resolved path of the first source
+					 * (the only one unless data is a
+					 * map) */
+	const char *calib_file;		/* the pipeline, or "--set" */
 	unsigned calib_line, calib_col;	/* of calibration.data */
+	tm_calib_source *calib_sources;	/* in the order written */
+	size_t n_calib_sources;
 	size_t batch;
+	size_t threads;			/* calibration threads, >= 1: 1 from
+					 * tm_pipeline_load; the caller sets
+					 * it (the CLI: -j, [run] threads).
+					 * Results do not depend on it. */
 	tm_stage observer;		/* the default */
 	tm_tensor_rule *rules;
 	size_t n_rules;

@@ -9,19 +9,34 @@
 
 #include "quantize_priv.h"
 
-/* Fixed output parameters of QUANT.md: sigmoid (1/256, -128). */
-#define SIGMOID_SCALE (1.0 / 256.0)
-#define SIGMOID_ZP (-128)
+/* Fixed output parameters of QUANT.md: sigmoid and softmax (1/256, -128),
+ * tanh (1/128, 0). Returns 0 when the op has none. */
+static int
+fixed_params(tm_op op, double *scale, int32_t *zp)
+{
+	switch (op) {
+	case TM_OP_SIGMOID:
+	case TM_OP_SOFTMAX:
+		*scale = 1.0 / 256.0;
+		*zp = -128;
+		return 1;
+	case TM_OP_TANH:
+		*scale = 1.0 / 128.0;
+		*zp = 0;
+		return 1;
+	default:
+		return 0;
+	}
+}
 
 static tm_status
 quantize_activation(tm_tensor *t, const tm_node *producer, tm_error *err)
 {
 	tm_status st;
 
-	if (producer && producer->op == TM_OP_SIGMOID) {
+	if (producer && fixed_params(producer->op, &t->q.scale,
+				     &t->q.zero_point)) {
 		t->q.scheme = TM_QSCHEME_PER_TENSOR;
-		t->q.scale = SIGMOID_SCALE;
-		t->q.zero_point = SIGMOID_ZP;
 		return TM_OK;
 	}
 	if (!t->has_range)

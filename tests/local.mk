@@ -115,4 +115,4 @@ AM_TESTS_ENVIRONMENT = \
 #   make check LOG_COMPILER='libtool --mode=execute valgrind --error-exitcode=1 -q'
 
 EXTRA_DIST += $(E2E_TESTS) tests/e2e/lib.sh tests/e2e/xor_model.h.golden
-EXTRA_DIST += tests/data tests/gen/npy_fixtures.py
+EXTRA_DIST += tests/data tests/gen/npy_fixtures.py tests/gen/ops_ref.py

@@ -138,6 +138,8 @@ cmd_pipeline(cli *c, const char *path, int run)
 		rc = EXIT_USAGE;
 		goto out;
 	}
+	/* -j, else [run] threads: 1..256 by now. */
+	pl->threads = c->conf.threads > 0 ? (size_t)c->conf.threads : 1;
 	if (!run) {
 		if (c->level >= TM_LOG_INFO)
 			printf("%s: valid (%zu transform%s, %zu emitter%s)\n",

@@ -8,6 +8,37 @@
 
 #include "ops_priv.h"
 
+/* r[ow] = row[ow * sw + off] where that is inside [0, W), else 0. The
+ * inside columns are found once, so the copy loop has no test (and is a
+ * memcpy at stride 1): the per-element bounds check was half the time of
+ * a 3x3 convolution. */
+static void
+fill_row(float *r, const float *row, int64_t W, int64_t Wo, int64_t sw,
+	 int64_t off)
+{
+	int64_t lo = 0, hi;
+
+	/* first ow with ow * sw + off >= 0 */
+	if (off < 0)
+		lo = (-off + sw - 1) / sw;
+	/* one past the last ow with ow * sw + off <= W - 1 */
+	hi = W - 1 - off < 0 ? 0 : (W - 1 - off) / sw + 1;
+	if (lo > Wo)
+		lo = Wo;
+	if (hi > Wo)
+		hi = Wo;
+	if (hi < lo)
+		hi = lo;
+	memset(r, 0, (size_t)lo * sizeof *r);
+	if (sw == 1) {
+		memcpy(r + lo, row + lo + off, (size_t)(hi - lo) * sizeof *r);
+	} else {
+		for (int64_t ow = lo; ow < hi; ow++)
+			r[ow] = row[ow * sw + off];
+	}
+	memset(r + hi, 0, (size_t)(Wo - hi) * sizeof *r);
+}
+
 /* col[(c kh kw), (oh ow)] for channels [0, cg) of x[C, H, W] starting at
  * channel c0; padding reads as 0. */
 static void
@@ -36,14 +67,8 @@ im2col(const float *x, int64_t H, int64_t W, int64_t c0, int64_t cg,
 								     sizeof *r);
 						continue;
 					}
-					for (int64_t ow = 0; ow < Wo; ow++) {
-						int64_t iw = ow * sw - pl +
-							     j * dw;
-
-						r[ow] = iw >= 0 && iw < W
-								? xc[ih * W + iw]
-								: 0.0f;
-					}
+					fill_row(r, xc + ih * W, W, Wo, sw,
+						 j * dw - pl);
 				}
 			}
 		}

@@ -246,6 +246,19 @@ ch_emit(const tm_model *m, const tm_params *p, tm_outputs *outs,
 					    "quantized (the pipeline needs a "
 					    "calibration section)",
 					    m->tensors[i]->name);
+	/* The integer runtime this header feeds runs these ops so far. */
+	for (size_t k = 0; k < m->n_nodes; k++) {
+		tm_op op = m->nodes[k]->op;
+
+		if (op != TM_OP_DENSE && op != TM_OP_RELU &&
+		    op != TM_OP_SIGMOID)
+			return tm_error_set(err, TM_ERR_UNSUPPORTED,
+					    "layer '%s': op %s is not supported "
+					    "by this emitter yet (dense, relu "
+					    "and sigmoid are)",
+					    m->nodes[k]->name,
+					    tm_op_name(op));
+	}
 	c.fp = tm_outputs_open(outs, path, err);
 	if (!c.fp)
 		return err->code;

@@ -83,6 +83,45 @@ def good():
     # The reader passes NaN and Inf through; its callers refuse them.
     save("f4_nan.npy", np.array([np.nan, np.inf, -np.inf], dtype=f4))
 
+    # Integer dtypes, converted as astype(float32) does: to nearest, ties
+    # to even (2^24 + 1 -> 2^24, 2^24 + 3 -> 2^24 + 4).
+    ints = {
+        "i1_1d.npy": np.array([-128, -1, 0, 1, 127], dtype=np.int8),
+        "u1_2d.npy": np.array([[0, 1, 127], [128, 254, 255]],
+                              dtype=np.uint8),
+        "i4_1d.npy": np.array([-2**31, -1, 0, 2**24 + 1, 2**31 - 1],
+                              dtype="<i4"),
+        "i8_1d.npy": np.array([-2**63, -(2**53 + 1), 0, 2**24 + 3,
+                               2**63 - 1], dtype="<i8"),
+    }
+    want = {
+        "i1_1d.npy": [-128, -1, 0, 1, 127],
+        "u1_2d.npy": [0, 1, 127, 128, 254, 255],
+        "i4_1d.npy": [-2.0**31, -1, 0, 2.0**24, 2.0**31],
+        "i8_1d.npy": [-2.0**63, -2.0**53, 0, 2.0**24 + 4, 2.0**63],
+    }
+    for name, arr in ints.items():
+        assert list(arr.astype(f4).ravel()) == [f4(v) for v in want[name]]
+        save(name, arr)
+
+    # Fortran order: every file holds arange in C order once transposed.
+    save("f4_fortran_2d.npy",
+         np.asfortranarray(np.arange(12, dtype=f4).reshape(3, 4)))
+    save("f8_fortran_3d.npy",
+         np.asfortranarray(np.arange(24, dtype=np.float64).reshape(2, 3, 4)),
+         version=(2, 0))
+    save("i1_fortran_3d.npy",
+         np.asfortranarray(np.arange(-12, 12, dtype=np.int8)
+                           .reshape(4, 3, 2)), version=(3, 0))
+    save("f4_fortran_rows10.npy",
+         np.asfortranarray(np.arange(30, dtype=f4).reshape(10, 3)))
+    for name in ("f4_fortran_2d.npy", "f8_fortran_3d.npy",
+                 "i1_fortran_3d.npy", "f4_fortran_rows10.npy"):
+        with open(path(name), "rb") as f:
+            npf.read_magic(f)
+            hdr = f.read(400)
+        assert b"'fortran_order': True" in hdr, name
+
 
 def bad():
     f4 = np.float32
@@ -108,11 +147,16 @@ def bad():
         "'shape': (1000000000000,), }") + bytes(8))
 
     save("bad_bigendian.npy", np.arange(3, dtype=">f4"))
-    save("bad_int8.npy", np.arange(3, dtype=np.int8))
+    save("bad_bigendian_i8.npy", np.arange(3, dtype=">i8"))
     save("bad_object.npy", np.array([None, 1], dtype=object))
     save("bad_f2.npy", np.arange(3, dtype=np.float16))
-    save("bad_fortran.npy",
+    save("bad_bool.npy", np.array([True, False]))
+    save("bad_u4.npy", np.arange(3, dtype="<u4"))
+    # Fortran order, 20 of its 24 data bytes.
+    save("bad_fortran_trunc.npy",
          np.asfortranarray(np.arange(6, dtype=f4).reshape(2, 3)))
+    with open(path("bad_fortran_trunc.npy"), "rb+") as f:
+        f.truncate(os.path.getsize(path("bad_fortran_trunc.npy")) - 4)
     save("bad_structured.npy",
          np.zeros(2, dtype=[("a", "<f4"), ("b", "<f4")]))
     save("bad_ndim9.npy", np.zeros((1,) * 9, dtype=f4))
@@ -125,6 +169,10 @@ def bad():
 
 def main():
     os.makedirs(OUT, exist_ok=True)
+    # Fixtures of earlier versions that are no longer written.
+    for old in ("bad_int8.npy", "bad_fortran.npy"):
+        if os.path.exists(path(old)):
+            os.remove(path(old))
     good()
     bad()
     return 0

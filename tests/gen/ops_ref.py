@@ -387,6 +387,14 @@ concat("concat_1d", [act(5), act(3)], 0)
 concat("concat_one", [act(2, 3)], 0)
 
 
+# ---------------------------------------------------------------- later
+# Cases added after the first commit of the data go here, at the end: all
+# cases draw from one generator, so a case inserted earlier would change
+# the committed data of every case after it.
+
+softmax("softmax_axis_m2", act(2, 6, 3, scale=2.0), -2)
+
+
 def main():
     if os.path.isdir(OUT):
         shutil.rmtree(OUT)

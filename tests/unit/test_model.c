@@ -366,7 +366,7 @@ test_operand_errors(void)
 	check_node_error(TM_OP_RELU, w_only, 1,
 			 "n: input 'w' is a constant, not an activation");
 	check_node_error(TM_OP_SIGMOID, x_v, 2,
-			 "n: sigmoid takes one input and one output");
+			 "n: sigmoid takes 1 input and one output");
 }
 
 /* --- construction errors ------------------------------------------------ */
@@ -607,7 +607,7 @@ test_op_names(void)
 	CHECK_STR(tm_op_name((tm_op)0), "?");
 	CHECK_STR(tm_op_name(TM_OP_COUNT), "?");
 	op = TM_OP_RELU;
-	CU_ASSERT_EQUAL(tm_op_from_name("conv2d", &op), TM_ERR_NOT_FOUND);
+	CU_ASSERT_EQUAL(tm_op_from_name("conv3d", &op), TM_ERR_NOT_FOUND);
 	CU_ASSERT_EQUAL(tm_op_from_name("Dense", &op), TM_ERR_NOT_FOUND);
 	CU_ASSERT_EQUAL(tm_op_from_name("", &op), TM_ERR_NOT_FOUND);
 	CU_ASSERT_EQUAL(tm_op_from_name("?", &op), TM_ERR_NOT_FOUND);

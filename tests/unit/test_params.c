@@ -849,27 +849,6 @@ test_article_before_int(void)
 		   "p.yaml:1:8: count: expected an int, got a list");
 }
 
-static void
-test_map_duplicate_key(void)
-{
-	tm_params *p = (tm_params *)1;
-	tm_error err;
-
-	/* Two values for one MAP key: the second would silently hide the
-	 * first from a plugin that looks keys up. (The wording is not
-	 * settled: only the key, the position and the failure are.) */
-	CU_ASSERT_EQUAL(parse("inputs:\n  x: [1]\n  x: [2]\n", spec, &p,
-			      &err),
-			TM_ERR_INVALID);
-	CU_ASSERT_PTR_NULL(p);
-	CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "'x' is given twice"));
-	CHECK_STR(err.file, "p.yaml");
-	CU_ASSERT_EQUAL(err.line, 3);
-	CU_ASSERT_EQUAL(err.col, 3);
-	if (p != (tm_params *)1)
-		tm_priv_params_free(p);
-}
-
 /* A MAP's value spec is a schema too: an unknown type there must be
  * caught at load time, like one in a LIST's fields. */
 static void
@@ -926,8 +905,6 @@ static const tm_test_case cases[] = {
 	{ "schema checks", test_check_spec },
 	{ "type names", test_type_names },
 	{ "regression: 'an int' in messages", test_article_before_int },
-	{ "regression: duplicate key in a MAP parameter",
-	  test_map_duplicate_key },
 	{ "regression: MAP value spec is checked", test_check_spec_map_value },
 	{ NULL, NULL }
 };

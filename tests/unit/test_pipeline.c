@@ -321,9 +321,10 @@ test_rules(void)
 	CU_ASSERT_EQUAL(pl->rules[2].observer.line, 14);
 	CU_ASSERT_EQUAL(pl->rules[2].observer.col, 27);
 	CHECK_STR(pl->rules[3].pattern, "h*");
-	/* A rule without an observer gets minmax, not the section's. */
+	/* A rule without an observer tunes the section's. */
 	CHECK_STR(pl->rules[4].pattern, "o*");
-	CHECK_STR(plugin_name(&pl->rules[4].observer), "minmax");
+	CHECK_STR(plugin_name(&pl->rules[4].observer), "twin");
+	CHECK_STR(pl->rules[4].file, pl->file);
 
 	/* An exact name beats a glob that comes first. */
 	CU_ASSERT_PTR_EQUAL(tm_priv_observer_for(pl, "fc1"),
@@ -367,9 +368,9 @@ test_overrides(void)
 	CU_ASSERT_EQUAL(load("ov.yaml", text, ov, &pl, &err), TM_OK);
 	if (!pl)
 		return;
-	/* A relative --set path is taken from the pipeline's folder too. */
-	snprintf(want, sizeof want, "%s/x.npy", pl_dir);
-	CHECK_STR(pl->calib_data, want);
+	/* A relative --set path is the user's, from the current folder,
+	 * like any other command-line argument... */
+	CHECK_STR(pl->calib_data, "x.npy");
 	/* ...and it has no line in the file. */
 	CU_ASSERT_EQUAL(pl->calib_line, 0);
 	CU_ASSERT_EQUAL(pl->batch, 8);
@@ -380,6 +381,7 @@ test_overrides(void)
 		CHECK_STR(tm_params_get_string(pl->emitters[0].params,
 					       "prefix"),
 			  "abc");
+		/* The file's own relative path still resolves. */
 		snprintf(want, sizeof want, "%s/out.h", pl_dir);
 		CHECK_STR(tm_params_get_string(pl->emitters[0].params, "path"),
 			  want);
@@ -396,7 +398,6 @@ test_override_bare_stage(void)
 		"emit:\n"
 		"  - c_header\n";
 	static const char *const ov[] = { "emit.c_header.path=out.h", NULL };
-	char want[8192];
 	tm_pipeline *pl = NULL;
 	tm_error err;
 
@@ -406,9 +407,8 @@ test_override_bare_stage(void)
 		return;
 	CU_ASSERT_EQUAL(pl->n_emitters, 1);
 	if (pl->n_emitters == 1) {
-		snprintf(want, sizeof want, "%s/out.h", pl_dir);
 		CHECK_STR(tm_params_get_string(pl->emitters[0].params, "path"),
-			  want);
+			  "out.h");
 		CHECK_STR(tm_params_get_string(pl->emitters[0].params,
 					       "prefix"),
 			  "model");
@@ -444,6 +444,48 @@ test_override_new_sections(void)
 	tm_pipeline_free(pl);
 }
 
+/* emit.N.name addresses the N-th stage (from 0), which must be a
+ * "name"; without an index, the first stage of that name. */
+static void
+test_override_stage_index(void)
+{
+	static const char text[] = HEAD
+		"calibration:\n"
+		"  data: calib.npy\n"
+		"emit:\n"
+		"  - c_header: {path: /o/a.h}\n"
+		"  - c_header: {path: /o/b.h}\n";
+	static const char *const second[] = { "emit.1.c_header.prefix=two",
+					       "emit.c_header.prefix=one",
+					       "emit.1.c_header.path=/o/c.h",
+					       NULL };
+	static const char *const wrong[] = { "emit.0.npy.dir=x", NULL };
+	static const char *const past[] = { "emit.2.c_header.prefix=x",
+					    NULL };
+	tm_pipeline *pl = NULL;
+	tm_error err;
+
+	CU_ASSERT_EQUAL(load("idx.yaml", text, second, &pl, &err), TM_OK);
+	if (!pl)
+		return;
+	CU_ASSERT_EQUAL(pl->n_emitters, 2);
+	if (pl->n_emitters == 2) {
+		const tm_params *p0 = pl->emitters[0].params;
+		const tm_params *p1 = pl->emitters[1].params;
+
+		CHECK_STR(tm_params_get_string(p0, "prefix"), "one");
+		CHECK_STR(tm_params_get_string(p0, "path"), "/o/a.h");
+		CHECK_STR(tm_params_get_string(p1, "prefix"), "two");
+		CHECK_STR(tm_params_get_string(p1, "path"), "/o/c.h");
+	}
+	tm_pipeline_free(pl);
+	EXPECT_ERR(text, wrong, TM_ERR_NOT_FOUND,
+		   "--set emit.0.npy.dir=x: no stage 'npy' in that list");
+	EXPECT_ERR(text, past, TM_ERR_NOT_FOUND,
+		   "--set emit.2.c_header.prefix=x: no stage 'c_header' in "
+		   "that list");
+}
+
 static void
 test_override_errors(void)
 {
@@ -474,7 +516,8 @@ test_override_errors(void)
 		   "and 65536");
 	EXPECT_ERR(text, badkey, TM_ERR_INVALID,
 		   "--set: unknown key 'bach' in calibration; did you mean "
-		   "'batch'? (valid: data, observer, batch, tensors)");
+		   "'batch'? (valid: data, observer, batch, tensors, "
+		   "preprocess)");
 	EXPECT_ERR(text, badparam, TM_ERR_INVALID,
 		   "--set: unknown key 'prefx' for emitter 'c_header'; did you "
 		   "mean 'prefix'? (valid: path, prefix)");
@@ -538,7 +581,7 @@ test_top_level_errors(void)
 		   ":2:1: unknown key 'output' in the pipeline (valid: "
 		   "tmpipe, model, transforms, calibration, emit)");
 	EXPECT_ERR(HEAD "tmpipe: 1\n", NULL, TM_ERR_INVALID,
-		   ":7:1: the pipeline: 'tmpipe' is given twice");
+		   ":7:1: duplicate key 'tmpipe' (first given on line 1)");
 	EXPECT_ERR("tmpipe: 1\n", NULL, TM_ERR_INVALID,
 		   ":1:1: missing 'model:' section (which frontend reads the "
 		   "network, and from where)");
@@ -547,6 +590,12 @@ test_top_level_errors(void)
 static void
 test_model_errors(void)
 {
+	/* Duplicate keys are refused anywhere, also in a plugin's map
+	 * parameter (two inputs of one name). */
+	EXPECT_ERR("tmpipe: 1\nmodel:\n  frontend: npy\n"
+		   "  inputs: {input: [2], input: [3]}\n  layers: []\n",
+		   NULL, TM_ERR_INVALID,
+		   ":4:24: duplicate key 'input' (first given on line 4)");
 	EXPECT_ERR("tmpipe: 1\nmodel: npy\n", NULL, TM_ERR_INVALID,
 		   ":2:8: model: expected a map, got a scalar");
 	EXPECT_ERR("tmpipe: 1\nmodel:\n  dir: x\n", NULL, TM_ERR_INVALID,
@@ -582,9 +631,10 @@ test_broken_plugin_named(void)
 	/* The user's line first, then the plugin file and its problem. */
 	snprintf(want, sizeof want,
 		 ":3:13: %s/bad_abi.so: built for plugin ABI %d.0, this "
-		 "tmpipe provides %d.%d; rebuild it against tmpipe %d.x",
+		 "tmpipe provides %d.%d; rebuild it against the headers of "
+		 "this tmpipe",
 		 plugin_dir, TM_PLUGIN_ABI_MAJOR + 1, TM_PLUGIN_ABI_MAJOR,
-		 TM_PLUGIN_ABI_MINOR, TM_PLUGIN_ABI_MAJOR);
+		 TM_PLUGIN_ABI_MINOR);
 	EXPECT_ERR("tmpipe: 1\nmodel:\n  frontend: bad_abi\n", NULL,
 		   TM_ERR_ABI, want);
 	/* A plugin of another kind. */
@@ -604,15 +654,17 @@ test_calibration_errors(void)
 	EXPECT_ERR(HEAD "calibration:\n  bach: 8\n  data: c.npy\n", NULL,
 		   TM_ERR_INVALID,
 		   ":8:3: unknown key 'bach' in calibration; did you mean "
-		   "'batch'? (valid: data, observer, batch, tensors)");
+		   "'batch'? (valid: data, observer, batch, tensors, "
+		   "preprocess)");
 	EXPECT_ERR(HEAD "calibration:\n  data: c.npy\n  data: d.npy\n", NULL,
 		   TM_ERR_INVALID,
-		   ":9:3: calibration: 'data' is given twice");
+		   ":9:3: duplicate key 'data' (first given on line 8)");
 	EXPECT_ERR(HEAD "calibration:\n  batch: 8\n", NULL, TM_ERR_INVALID,
 		   ":8:3: calibration: missing 'data:' (a .npy of N samples)");
 	EXPECT_ERR(HEAD "calibration:\n  data: [a.npy]\n", NULL,
 		   TM_ERR_INVALID,
-		   ":8:9: calibration.data: expected a file name, got a list");
+		   ":8:9: calibration.data: expected a file or folder name, "
+		   "or a map {input: file-or-folder, ...}, got a list");
 	EXPECT_ERR(HEAD "calibration:\n  data: c.npy\n  batch: 0\n", NULL,
 		   TM_ERR_INVALID,
 		   ":9:10: calibration.batch: '0' is not an integer between 1 "
@@ -669,6 +721,17 @@ test_tensors_errors(void)
 		   NULL, TM_ERR_NOT_FOUND,
 		   ":10:21: observer 'minmx' not found; did you mean 'minmax'? "
 		   "(available: minmax, twin)");
+	/* With observer: {...}, its parameters go inside it. */
+	EXPECT_ERR(HEAD "calibration:\n  data: c.npy\n  tensors:\n"
+			"    fc1: {observer: {name: twin}, lo: 1}\n",
+		   NULL, TM_ERR_INVALID,
+		   ":10:35: unknown key 'lo' beside observer: {...}; put "
+		   "observer parameters inside it");
+	EXPECT_ERR(HEAD "calibration:\n  data: c.npy\n  tensors:\n"
+			"    fc1: {observer: {name: twin, lo: 1}}\n",
+		   NULL, TM_ERR_INVALID,
+		   ":10:34: unknown key 'lo': observer 'twin' takes no "
+		   "parameters");
 	/* Observer parameters sit next to the name in a rule. */
 	EXPECT_ERR(HEAD "calibration:\n  data: c.npy\n  tensors:\n"
 			"    fc1: {observer: twin, lo: 1}\n",
@@ -755,6 +818,7 @@ static const tm_test_case cases[] = {
 	{ "--set overrides", test_overrides },
 	{ "--set completes a bare stage", test_override_bare_stage },
 	{ "--set creates sections and rules", test_override_new_sections },
+	{ "--set emit.N.stage", test_override_stage_index },
 	{ "--set errors", test_override_errors },
 	{ "file, syntax and root errors", test_file_errors },
 	{ "top-level errors", test_top_level_errors },

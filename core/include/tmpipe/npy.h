@@ -1,14 +1,35 @@
 /* tmpipe — reading NumPy .npy files.
  *
- * Format: NumPy's "NEP 1" .npy, versions 1.0 and 2.0 (and 3.0, whose
- * header is UTF-8): magic "\x93NUMPY", major, minor, header length
- * (uint16 LE for 1.0, uint32 LE for 2.0/3.0), then a Python dict literal
- * with 'descr', 'fortran_order' and 'shape', padded with spaces to a
- * multiple of 64 bytes and ended by '\n'.
+ * Format: NumPy's "NEP 1" .npy, versions 1.0, 2.0 and 3.0 (whose header
+ * is UTF-8): magic "\x93NUMPY", major, minor, header length (uint16 LE
+ * for 1.0, uint32 LE for 2.0/3.0), then a Python dict literal with
+ * 'descr', 'fortran_order' and 'shape', padded with spaces to a multiple
+ * of 64 bytes and ended by '\n'.
  *
- * Accepted: little-endian float32 ('<f4') and float64 ('<f8'), C order.
- * Values are converted to float32. Anything else is refused with a
- * message naming the file and what was found.
+ * Accepted dtypes, all converted to float32 as numpy's astype(float32)
+ * would (round to nearest; float64 beyond float32's range becomes
+ * infinite): little-endian float32 '<f4', float64 '<f8', int32 '<i4',
+ * int64 '<i8', and int8 '|i1', uint8 '|u1' (for these one-byte types '<',
+ * '>' and '=' are accepted too). Big-endian data, object arrays ('|O'),
+ * structured dtypes and every other dtype are refused with a message
+ * naming the file, what was found and how to convert it.
+ *
+ * Both orders are read: callers always get C order (row-major). A Fortran-
+ * order array ('fortran_order': True) is transposed: tm_npy_load reads it
+ * whole; the streaming reader gathers each batch of rows from a memory map
+ * (for every position in a row the rows of a batch are contiguous in the
+ * file), so it needs no memory beyond the caller's buffer. A Fortran-order
+ * file that cannot be mapped (a pipe) can be loaded but not streamed:
+ * tm_npy_open refuses it, saying so.
+ *
+ * Regular files are memory-mapped. Streaming C-order rows gives the pages
+ * already read back to the kernel (madvise), so a pass over a file of any
+ * size keeps a bounded resident set. Files that cannot be mapped (pipes,
+ * devices) are read with stdio. A file cut short after it was opened gives
+ * "unexpected end of file in row R" on the read that needs the missing
+ * data (the size is checked before each read; only a file cut by another
+ * process during that very read can still fault, as with any mapped
+ * reader).
  */
 #ifndef TMPIPE_NPY_H
 #define TMPIPE_NPY_H
@@ -38,7 +59,8 @@ TM_API tm_status tm_npy_load(const char *path, tm_npy *a, tm_error *err);
 TM_API void tm_npy_fini(tm_npy *a);
 
 /* A streaming reader: the header, then the data a few rows at a time, so
- * a calibration set of any size is read in bounded memory. */
+ * a calibration set of any size is read in bounded memory. Rows come in
+ * C order whatever the file's order (see above for Fortran order). */
 typedef struct tm_npy_reader tm_npy_reader;
 
 TM_API tm_npy_reader *tm_npy_open(const char *path, tm_error *err);
@@ -56,6 +78,12 @@ TM_API tm_status tm_npy_read_rows(tm_npy_reader *r, float *dst,
 				  size_t max_rows, size_t *got, tm_error *err);
 /* Back to the first row (for observers that need another pass). */
 TM_API tm_status tm_npy_rewind(tm_npy_reader *r, tm_error *err);
+/* To row (0 to rows, rows being the end), so the next read starts there:
+ * random access by row, e.g. calibration threads that each read their
+ * own batches through their own reader. A row past the end is
+ * TM_ERR_INVALID, naming the file; the position is then unchanged. */
+TM_API tm_status tm_npy_seek_row(tm_npy_reader *r, size_t row,
+				 tm_error *err);
 
 #ifdef __cplusplus
 }

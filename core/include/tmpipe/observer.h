@@ -8,9 +8,22 @@
  *
  * An observer streams: its memory must not grow with the number of
  * samples it sees (state_size reports it, and tests assert on it).
- * When calibration runs on several threads, each thread has its own
- * instance over a share of the batches and the core merges them in a
- * fixed order, so results do not depend on the thread count.
+ *
+ * Threads and merging. The core gives an observer with merge one fresh
+ * state per batch (from create in the first pass, from clone in later
+ * passes), lets any thread observe the batch into it, then merges it into
+ * the tensor's accumulated state, in batch order, and destroys it. So the
+ * calls each state sees are the same whatever the number of threads, and
+ * results are identical for -j 1 and -j 64 even when merge is not exactly
+ * associative (floating-point sums, histograms that rebin). An observer
+ * without merge is fed the batches one at a time, in order, on its one
+ * state; so is one without clone in its passes after the first. Those
+ * tensors are not split across threads.
+ *
+ * Concurrency: the core never calls two functions on one state at the
+ * same time, but calls them on different states (of one tensor or of
+ * several) from several threads at once: keep everything in the state,
+ * nothing in globals.
  */
 #ifndef TMPIPE_OBSERVER_H
 #define TMPIPE_OBSERVER_H
@@ -40,7 +53,11 @@ typedef struct tm_observer_ops {
 	int (*next_pass)(void *state);
 
 	/* Optional (NULL: the core does not split this tensor across
-	 * threads). Folds src into dst; both saw the same passes. */
+	 * threads). Folds src, which observed later batches, into dst; the
+	 * core destroys src afterwards. Both are in the same pass; in a
+	 * pass after the first, src was cloned from dst's state as that
+	 * pass began, so what the earlier passes settled (a range, say) is
+	 * the same in both: fold only what the current pass gathers. */
 	tm_status (*merge)(void *dst, const void *src, tm_error *err);
 
 	/* The clipping range. lo <= hi, both finite. An observer that saw
@@ -50,7 +67,17 @@ typedef struct tm_observer_ops {
 	/* Bytes the state holds now (memory tests assert it stays flat). */
 	size_t (*state_size)(const void *state);
 
-	void *reserved[4];
+	/* Optional, and used only with merge and next_pass (added in plugin
+	 * ABI 1.0 in the slot of reserved[0], so the table keeps its size).
+	 * A new state that is a copy of state, called right after
+	 * next_pass returned 1 and before the new pass observes anything:
+	 * the core observes each batch of that pass into its own clone and
+	 * merges it back, so a multi-pass observer is split across threads
+	 * in every pass. NULL with err set on failure. NULL op: passes
+	 * after the first run on one state, in batch order. */
+	void *(*clone)(const void *state, tm_error *err);
+
+	void *reserved[3];
 } tm_observer_ops;
 
 #ifdef __cplusplus

@@ -1,0 +1,232 @@
+/* tmpipe bench — float forward throughput of the reference interpreter.
+ *
+ *	forward [-P plugin_dir] [-r runs] [-b batch] [-n name] [-o out.f32]
+ *		pipeline.yaml input.npy
+ *
+ * Loads the pipeline's model through the registry and the pass manager
+ * (as `tmpipe run` does; a pipeline with only a model section runs the
+ * frontend and finalizes the model), then runs the float reference
+ * interpreter over every sample of input.npy in batches, once to warm up
+ * and `runs` times timed. Prints, in the format bench/run parses:
+ *
+ *	result tmpipe <name> best=<samples/s> median=<samples/s> runs=R
+ *		samples=N batch=B
+ *
+ * With -o the outputs of the last run (N x outputs float32, native byte
+ * order) go to a file, so the other engines can check they compute the
+ * same thing. Linked against the core's convenience library: the
+ * interpreter is private to libtmpipe. */
+#define _POSIX_C_SOURCE 200809L
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <tmpipe/tmpipe.h>
+
+#include "interp_priv.h"
+#include "loader_priv.h"
+#include "pipeline_priv.h"
+#include "run_priv.h"
+
+/* OpenBLAS's own calls (cblas.h declares them only in OpenBLAS's copy):
+ * which kernel runs is the first thing to know about a BLAS benchmark. */
+extern char *openblas_get_corename(void);
+extern char *openblas_get_config(void);
+
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The registry stays for the caller to free after the model: plugins stay
+ * resident while what they built is in use, as in the CLI. */
+static tm_model *
+load_model(const char *pipeline, const char *plugin_dir, tm_registry **rp,
+	   tm_error *err)
+{
+	const char *given[2] = { plugin_dir, NULL };
+	tm_registry *r = *rp = tm_registry_new();
+	tm_pipeline *pl = NULL;
+	tm_run_summary sum;
+	tm_model *m = NULL;
+
+	memset(&sum, 0, sizeof sum);
+	if (!r) {
+		tm_error_set(err, TM_ERR_NOMEM, "out of memory");
+		return NULL;
+	}
+	if (tm_registry_scan(r, plugin_dir ? given : NULL, NULL, NULL, err) ||
+	    tm_pipeline_load(pipeline, r, NULL, &pl, err) ||
+	    tm_pipeline_run(pl, NULL, NULL, &sum, &m, err)) {
+		tm_model_free(m);
+		m = NULL;
+	}
+	tm_run_summary_fini(&sum);
+	tm_pipeline_free(pl);
+	return m;
+}
+
+/* One pass over all samples; the outputs of every batch go to out. */
+static tm_status
+pass(tm_interp *it, const tm_model *m, const float *x, size_t n,
+     size_t batch, float *out, tm_error *err)
+{
+	const size_t in_numel = tm_tensor_numel(m->tensors[m->inputs[0]]);
+	const size_t out_t = m->outputs[0];
+	const size_t out_numel = tm_tensor_numel(m->tensors[out_t]);
+	float *in = tm_priv_interp_input(it, 0);
+
+	for (size_t s = 0; s < n; s += batch) {
+		size_t b = n - s < batch ? n - s : batch;
+		tm_status st;
+
+		memcpy(in, x + s * in_numel, b * in_numel * sizeof *x);
+		st = tm_priv_interp_run(it, b, err);
+		if (st)
+			return st;
+		memcpy(out + s * out_numel, tm_priv_interp_tensor(it, out_t),
+		       b * out_numel * sizeof *out);
+	}
+	return TM_OK;
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: forward [-P plugin_dir] [-r runs] [-b batch] "
+		   "[-n name] [-o out.f32] pipeline.yaml input.npy\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *plugin_dir = NULL, *name = "model", *out_path = NULL;
+	size_t runs = 10, batch = 100, n, in_numel, out_numel;
+	tm_registry *reg = NULL;
+	tm_model *m = NULL;
+	tm_interp *it = NULL;
+	tm_npy x = { 0 };
+	float *out = NULL;
+	double *rate = NULL;
+	tm_error err;
+	char msg[2048];
+	int c, rc = 1;
+
+	while ((c = getopt(argc, argv, "P:r:b:n:o:h")) != -1) {
+		switch (c) {
+		case 'P':
+			plugin_dir = optarg;
+			break;
+		case 'r':
+			runs = strtoul(optarg, NULL, 10);
+			break;
+		case 'b':
+			batch = strtoul(optarg, NULL, 10);
+			break;
+		case 'n':
+			name = optarg;
+			break;
+		case 'o':
+			out_path = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (argc - optind != 2 || runs == 0 || batch == 0) {
+		usage(stderr);
+		return 2;
+	}
+	tm_error_clear(&err);
+	m = load_model(argv[optind], plugin_dir, &reg, &err);
+	if (!m)
+		goto fail;
+	if (m->n_inputs != 1 || m->n_outputs != 1) {
+		fprintf(stderr, "forward: %s: %zu inputs, %zu outputs; the "
+				"benchmark wants one of each\n",
+			argv[optind], m->n_inputs, m->n_outputs);
+		goto out;
+	}
+	if (tm_npy_load(argv[optind + 1], &x, &err))
+		goto fail;
+	in_numel = tm_tensor_numel(m->tensors[m->inputs[0]]);
+	out_numel = tm_tensor_numel(m->tensors[m->outputs[0]]);
+	if (x.ndim < 1 || x.numel != (size_t)x.shape[0] * in_numel) {
+		fprintf(stderr, "forward: %s: %zu values is not N samples of "
+				"%zu\n", argv[optind + 1], x.numel, in_numel);
+		goto out;
+	}
+	n = (size_t)x.shape[0];
+	it = tm_priv_interp_new(m, batch, &err);
+	out = malloc(n * out_numel * sizeof *out);
+	rate = malloc(runs * sizeof *rate);
+	if (!it || !out || !rate) {
+		if (it)
+			tm_error_set(&err, TM_ERR_NOMEM, "out of memory");
+		goto fail;
+	}
+	printf("info tmpipe openblas %s core=%s\n", openblas_get_config(),
+	       openblas_get_corename());
+	if (pass(it, m, x.data, n, batch, out, &err))	/* warm-up */
+		goto fail;
+	for (size_t r = 0; r < runs; r++) {
+		double t0 = now();
+
+		if (pass(it, m, x.data, n, batch, out, &err))
+			goto fail;
+		rate[r] = (double)n / (now() - t0);
+	}
+	qsort(rate, runs, sizeof *rate, cmp_double);
+	printf("result tmpipe %s best=%.1f median=%.1f runs=%zu samples=%zu "
+	       "batch=%zu\n", name, rate[runs - 1],
+	       runs % 2 ? rate[runs / 2]
+			: (rate[runs / 2 - 1] + rate[runs / 2]) / 2,
+	       runs, n, batch);
+	if (out_path) {
+		FILE *f = fopen(out_path, "wb");
+
+		if (!f || fwrite(out, sizeof *out, n * out_numel, f) !=
+				  n * out_numel) {
+			perror(out_path);
+			if (f)
+				fclose(f);
+			goto out;
+		}
+		if (fclose(f)) {
+			perror(out_path);
+			goto out;
+		}
+	}
+	rc = 0;
+	goto out;
+fail:
+	fprintf(stderr, "forward: %s\n", tm_error_format(&err, msg,
+							  sizeof msg));
+out:
+	free(rate);
+	free(out);
+	tm_priv_interp_free(it);
+	tm_npy_fini(&x);
+	tm_model_free(m);
+	tm_registry_free(reg);
+	return rc;
+}
