@@ -10,7 +10,6 @@
 #include "calib_priv.h"
 #include "dataset_priv.h"
 #include "interp_priv.h"
-#include "ops/ops_priv.h"
 
 /* clone took the place of reserved[0]: plugins built before it still
  * find every other op where they put it. */
@@ -490,8 +489,8 @@ tm_priv_calibrate(tm_model *m, const tm_pipeline *pl, tm_calib_stats *stats,
 		c.nw++;
 	}
 
-	/* OpenBLAS must not start threads of its own inside ours. */
-	tm_priv_blas_init();
+	/* Interpreters are made here, before any thread starts; making
+	 * one makes OpenBLAS single-threaded (tm_priv_blas_init). */
 	threads = pl->threads ? pl->threads : 1;
 	if (threads > c.batches)
 		threads = c.batches;

@@ -394,12 +394,6 @@ tm_registry_scan(tm_registry *r, const char *const *given,
 	return st;
 }
 
-static const char *
-article(const char *noun)
-{
-	return strchr("aeiou", noun[0]) ? "an" : "a";
-}
-
 tm_status
 tm_registry_find(const tm_registry *r, const char *name,
 		      tm_plugin_kind kind, const tm_plugin **out,
@@ -424,8 +418,8 @@ tm_registry_find(const tm_registry *r, const char *name,
 
 		return tm_error_set(err, TM_ERR_INVALID,
 				    "'%s' (%s) is %s %s plugin, not %s %s",
-				    name, p->path, article(is), is,
-				    article(kname), kname);
+				    name, p->path, tm_priv_article(is), is,
+				    tm_priv_article(kname), kname);
 	}
 	if (p) {
 		*out = p;

@@ -262,6 +262,19 @@ tm_model_add_node(tm_model *m, const char *name, tm_op op,
 					    "%s: input '%s' is not defined "
 					    "by an earlier layer or input",
 					    name, inputs[i]);
+	/* Every check before the first change: a failed call leaves the
+	 * model as it was. */
+	for (size_t i = 0; i < n_outputs; i++) {
+		if (tm_model_find_tensor(m, outputs[i]))
+			return tm_error_set(err, TM_ERR_INVALID,
+					    "tensor '%s' is defined twice",
+					    outputs[i]);
+		for (size_t k = 0; k < i; k++)
+			if (strcmp(outputs[k], outputs[i]) == 0)
+				return tm_error_set(err, TM_ERR_INVALID,
+						    "%s: output '%s' is named "
+						    "twice", name, outputs[i]);
+	}
 	v = realloc(m->nodes, (m->n_nodes + 1) * sizeof *v);
 	if (!v)
 		return tm_error_set(err, TM_ERR_NOMEM, "out of memory");
@@ -283,21 +296,32 @@ tm_model_add_node(tm_model *m, const char *name, tm_op op,
 		free(n);
 		return TM_ERR_NOMEM;
 	}
-	m->nodes[m->n_nodes++] = n;
-	for (size_t i = 0; i < n_inputs; i++) {
-		st = push_index(&n->inputs, &n->n_inputs,
-				tm_model_tensor_index(m, inputs[i]), err);
-		if (st)
+	{
+		size_t tensors_before = m->n_tensors;
+
+		m->nodes[m->n_nodes++] = n;
+		st = TM_OK;
+		for (size_t i = 0; i < n_inputs && !st; i++)
+			st = push_index(&n->inputs, &n->n_inputs,
+					tm_model_tensor_index(m, inputs[i]),
+					err);
+		for (size_t i = 0; i < n_outputs && !st; i++) {
+			/* Shape unknown until tm_model_finalize. */
+			if (!add_tensor(m, outputs[i], TM_TENSOR_ACT, 0, NULL,
+					err))
+				st = err && err->code ? err->code
+						      : TM_ERR_NOMEM;
+			else
+				st = push_index(&n->outputs, &n->n_outputs,
+						m->n_tensors - 1, err);
+		}
+		if (st) {
+			/* Out of memory half way: undo. */
+			while (m->n_tensors > tensors_before)
+				tensor_free(m->tensors[--m->n_tensors]);
+			node_free(m->nodes[--m->n_nodes]);
 			return st;
-	}
-	for (size_t i = 0; i < n_outputs; i++) {
-		/* Shape unknown until tm_model_finalize. */
-		if (!add_tensor(m, outputs[i], TM_TENSOR_ACT, 0, NULL, err))
-			return err ? err->code : TM_ERR_INVALID;
-		st = push_index(&n->outputs, &n->n_outputs,
-				m->n_tensors - 1, err);
-		if (st)
-			return st;
+		}
 	}
 	if (out)
 		*out = n;
@@ -335,9 +359,13 @@ infer_dense(tm_model *m, tm_node *n, tm_error *err)
 				    "%s: weight '%s' must be a 2-D constant "
 				    "[out, in] (PyTorch Linear layout)",
 				    n->name, w->name);
+	if (x->kind == TM_TENSOR_CONST)
+		return tm_error_set(err, TM_ERR_INVALID,
+				    "%s: input '%s' is a constant, not an "
+				    "activation", n->name, x->name);
 	format_shape(w, ws, sizeof ws);
 	format_shape(x, xs, sizeof xs);
-	if (x->kind == TM_TENSOR_CONST || x->ndim != 1)
+	if (x->ndim != 1)
 		return tm_error_set(err, TM_ERR_INVALID,
 				    "%s: input '%s' has shape %s; dense needs "
 				    "a vector of %lld features", n->name,

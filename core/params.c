@@ -355,8 +355,10 @@ convert_scalar(const tm_param_spec *sp, const char *s, const where *w,
 		return pv->s ? TM_OK : TM_ERR_NOMEM;
 	default:
 		return where_error(w, err, TM_ERR_INVALID,
-				   "%s: expected a %s, got a scalar '%s'",
-				   sp->name, tm_param_type_name(sp->type),
+				   "%s: expected %s %s, got a scalar '%s'",
+				   sp->name,
+				   tm_priv_article(tm_param_type_name(sp->type)),
+				   tm_param_type_name(sp->type),
 				   s);
 	}
 }
@@ -376,7 +378,8 @@ convert_list(const tm_param_spec *sp, const tm_yaml_src *src,
 
 	if (node->type != YAML_SEQUENCE_NODE)
 		return where_error(&w, err, TM_ERR_INVALID,
-				   "%s: expected a %s, got %s", sp->name,
+				   "%s: expected %s %s, got %s", sp->name,
+				   tm_priv_article(tm_param_type_name(sp->type)),
 				   tm_param_type_name(sp->type),
 				   tm_priv_yaml_kind(node));
 	n = (size_t)(node->data.sequence.items.top -
@@ -507,12 +510,13 @@ convert_map(const tm_param_spec *sp, const tm_yaml_src *src,
 				st = convert_map(&one, src, vn, itemwhat, iv,
 						 err);
 			else if (!tm_priv_yaml_scalar(vn))
-				st = where_error(&wv, err, TM_ERR_INVALID,
-						 "%s: expected a %s, got %s",
-						 itemwhat,
-						 tm_param_type_name(
-							 one.type),
-						 tm_priv_yaml_kind(vn));
+				st = where_error(
+					&wv, err, TM_ERR_INVALID,
+					"%s: expected %s %s, got %s", itemwhat,
+					tm_priv_article(
+						tm_param_type_name(one.type)),
+					tm_param_type_name(one.type),
+					tm_priv_yaml_kind(vn));
 			else
 				st = convert_scalar(&one,
 						    tm_priv_yaml_scalar(vn),
@@ -542,8 +546,10 @@ convert_node(const tm_param_spec *sp, const tm_yaml_src *src,
 		s = tm_priv_yaml_scalar(node);
 		if (!s)
 			return where_error(&w, err, TM_ERR_INVALID,
-					   "%s: expected a %s, got %s",
+					   "%s: expected %s %s, got %s",
 					   sp->name,
+					   tm_priv_article(
+						   tm_param_type_name(sp->type)),
 					   tm_param_type_name(sp->type),
 					   tm_priv_yaml_kind(node));
 		return convert_scalar(sp, s, &w, pv, err);

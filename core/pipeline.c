@@ -220,6 +220,12 @@ apply_override(yaml_document_t *doc, const char *ov, tm_error *err)
 	}
 	*eq = '\0';
 	seg = strtok_r(copy, ".", &save);
+	if (!seg) {
+		st = tm_error_set(err, TM_ERR_INVALID,
+				  "--set %s: expected section.key=value "
+				  "(e.g. calibration.data=calib.npy)", ov);
+		goto out;
+	}
 	while (seg) {
 		yaml_node_t *node = yaml_document_get_node(doc, cur);
 
@@ -283,9 +289,12 @@ apply_override(yaml_document_t *doc, const char *ov, tm_error *err)
 				next = strtok_r(NULL, ".", &save);
 				if (!next) {
 					st = tm_error_set(err, TM_ERR_INVALID,
-							  "--set %s: name "
-							  "the stage after "
-							  "its index", ov);
+							  "--set %s: after "
+							  "the index, name "
+							  "the stage and the "
+							  "parameter (e.g. "
+							  "emit.1.c_header."
+							  "path=a.h)", ov);
 					goto out;
 				}
 			}
@@ -453,9 +462,12 @@ parse_stage_list(const tm_yaml_src *src, const tm_registry *reg,
 		if (!name)
 			return tm_priv_yaml_error(src, item, err,
 						  TM_ERR_INVALID,
-						  "%s[%zu]: expected a %s name "
+						  "%s[%zu]: expected %s %s name "
 						  "or 'name: {parameters}'",
 						  key, *n_out,
+						  tm_priv_article(
+							  tm_plugin_kind_name(
+								  kind)),
 						  tm_plugin_kind_name(kind));
 		/* Counted even when it fails: its label is freed with the
 		 * pipeline's other stages. */
@@ -895,12 +907,18 @@ parse_calibration(const tm_yaml_src *src, const tm_registry *reg,
 
 		errno = 0;
 		b = s ? strtoll(s, &end, 10) : 0;
-		if (!s || errno || end == s || *end || b < 1 || b > 65536)
+		if (!s)
+			return tm_priv_yaml_error(src, batch, err,
+						  TM_ERR_INVALID,
+						  "calibration.batch: expected "
+						  "an integer, got %s",
+						  tm_priv_yaml_kind(batch));
+		if (errno || end == s || *end || b < 1 || b > 65536)
 			return tm_priv_yaml_error(src, batch, err,
 						  TM_ERR_INVALID,
 						  "calibration.batch: '%s' is "
 						  "not an integer between 1 "
-						  "and 65536", s ? s : "");
+						  "and 65536", s);
 		pl->batch = (size_t)b;
 	}
 	st = parse_observer(src, reg, cal, skip_calib, DEFAULT_OBSERVER,

@@ -289,6 +289,12 @@ tm_priv_suggest(const char *word, const char *const *candidates, size_t n)
 	return best;
 }
 
+const char *
+tm_priv_article(const char *noun)
+{
+	return noun && strchr("aeiou", noun[0]) && noun[0] ? "an" : "a";
+}
+
 double
 tm_priv_now(void)
 {

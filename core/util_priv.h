@@ -42,6 +42,9 @@ TM_PRIV size_t tm_priv_edit_distance(const char *a, const char *b);
 TM_PRIV const char *tm_priv_suggest(const char *word,
 				    const char *const *candidates, size_t n);
 
+/* "an" before a vowel sound ("an int", "an emitter"), else "a". */
+TM_PRIV const char *tm_priv_article(const char *noun);
+
 /* Monotonic time in seconds. */
 TM_PRIV double tm_priv_now(void);
 

@@ -10,7 +10,11 @@
  * that count the batch as 0. A layer's constants are the files its YAML
  * names, else <dir>/<layer>.<key>.npy (the state_dict layout), so most
  * layers need no file names at all. Attributes go onto the node; the core
- * checks shapes when it finalizes the model. */
+ * checks shapes when it finalizes the model.
+ *
+ * add and concat read several tensors: "inputs: a, b" (names separated
+ * by commas or blanks; quote it inside a flow map: {inputs: "a, b"}). The
+ * parameter schema has no list of strings, so inputs is one string. */
 #define _POSIX_C_SOURCE 200809L	/* access() under -std=c99 */
 
 #include <errno.h>
@@ -103,9 +107,9 @@ static const tm_param_spec layer_fields[] = {
 	{ .name = "name", .type = TM_PARAM_STRING, .flags = TM_PARAM_REQUIRED,
 	  .help = "the layer's output tensor (and its state_dict prefix)" },
 	{ .name = "op", .type = TM_PARAM_STRING, .flags = TM_PARAM_REQUIRED,
-	  .choices = ops, .help = "dense, matmul, conv2d, batchnorm, relu, "
-	  "relu6, clip, leaky_relu, sigmoid, tanh, softmax, maxpool2d, "
-	  "avgpool2d, global_avgpool, flatten, reshape, add or concat" },
+	  .choices = ops,
+	  .help = "what the layer computes, as the PyTorch module of that "
+	  "name" },
 	{ .name = "input", .type = TM_PARAM_STRING,
 	  .help = "the tensor it reads: a model input or an earlier layer" },
 	{ .name = "inputs", .type = TM_PARAM_STRING,
@@ -192,6 +196,9 @@ typedef struct layer {
 	const char *dir;
 	const char *name;
 	const layer_op *op;
+	tm_op ir_op;			/* the node's: op->op, or reshape
+					 * for a flatten the IR cannot
+					 * express */
 	const char *in[MAX_INPUTS + 5];	/* data inputs, then constants */
 	size_t n_in;
 	char names[4][NAME_MAX_LEN];	/* constants' tensor names (at
@@ -314,7 +321,8 @@ operand(layer *l, const char *key, int rank, int required, const char *what,
 	*found = 0;
 	if (strlen(l->name) + strlen(key) + 6 > NAME_MAX_LEN)
 		return tm_params_error(l->p, "name", err, TM_ERR_INVALID,
-				       "layer '%.64s...': name too long", l->name);
+				       "layer '%.64s...': name too long",
+				       l->name);
 	snprintf(tensor, NAME_MAX_LEN, "%s.%s", l->name, key);
 	if (tm_params_is_set(l->p, key)) {
 		path = join(l->dir, tm_params_get_string(l->p, key));
@@ -607,6 +615,7 @@ simple_attrs(layer *l, tm_error *err)
 					       "beyond the %d dims of a "
 					       "sample", l->name,
 					       (long long)sd, TM_MAX_DIMS);
+		l->ir_op = TM_OP_RESHAPE;
 		a->shape_ndim = (int)sd;
 		for (int i = 0; i < a->shape_ndim - 1; i++)
 			a->shape[i] = 0;
@@ -777,6 +786,7 @@ build_layer(layer *l, tm_error *err)
 	if (!l->op)
 		return tm_params_error(l->p, "op", err, TM_ERR_INVALID,
 				       "unknown op '%s'", opname);
+	l->ir_op = l->op->op;
 	st = check_fields(l, err);
 	if (!st)
 		st = read_inputs(l, err);
@@ -812,13 +822,13 @@ build_layer(layer *l, tm_error *err)
 	if (l->op->op == TM_OP_AVGPOOL2D)
 		l->attrs.count_include_pad =
 			tm_params_get_bool(l->p, "count_include_pad");
-	st = tm_model_add_node(l->m, l->name, l->op->op, l->in, l->n_in,
+	st = tm_model_add_node(l->m, l->name, l->ir_op, l->in, l->n_in,
 			       &l->name, 1, &node, err);
 	if (st)
 		return at_key(l, "name", st, err);
 	/* Everything but the IR's own defaults (set by add_node), which
 	 * are PyTorch's too, comes from the layer. */
-	switch (l->op->op) {
+	switch (l->ir_op) {
 	case TM_OP_CONV2D:
 	case TM_OP_MAXPOOL2D:
 	case TM_OP_AVGPOOL2D:

@@ -64,10 +64,12 @@ make_dir(const char *path)
 	CU_ASSERT(mkdir(path, 0777) == 0 || errno == EEXIST);
 }
 
-/* A version 1.0 '<f4' .npy in C order (the hosts we test on are
- * little-endian; the reader's own tests cover the rest). */
+/* A version 1.0 .npy in C order of elements of size bytes, descr as
+ * numpy spells it (the hosts we test on are little-endian; the reader's
+ * own tests cover the rest). */
 static void
-write_npy(const char *path, int ndim, const int64_t *shape, const float *v)
+write_raw(const char *path, const char *descr, size_t size, int ndim,
+	  const int64_t *shape, const void *v)
 {
 	char hdr[256], sh[160];
 	size_t len = 0, numel = 1, hlen;
@@ -80,9 +82,9 @@ write_npy(const char *path, int ndim, const int64_t *shape, const float *v)
 		numel *= (size_t)shape[i];
 	}
 	hlen = (size_t)snprintf(hdr, sizeof hdr,
-				"{'descr': '<f4', 'fortran_order': False, "
+				"{'descr': '%s', 'fortran_order': False, "
 				"'shape': (%s%s), }",
-				sh, ndim == 1 ? "," : "");
+				descr, sh, ndim == 1 ? "," : "");
 	/* Pad so the data starts at a multiple of 64, ending in '\n'. */
 	while ((10 + hlen + 1) % 64)
 		hdr[hlen++] = ' ';
@@ -96,8 +98,14 @@ write_npy(const char *path, int ndim, const int64_t *shape, const float *v)
 	fputc((int)(hlen >> 8), fp);
 	fwrite(hdr, 1, hlen, fp);
 	if (numel)
-		fwrite(v, sizeof(float), numel, fp);
+		fwrite(v, size, numel, fp);
 	CU_ASSERT_EQUAL(fclose(fp), 0);
+}
+
+static void
+write_npy(const char *path, int ndim, const int64_t *shape, const float *v)
+{
+	write_raw(path, "<f4", sizeof(float), ndim, shape, v);
 }
 
 static void
@@ -823,6 +831,43 @@ test_preprocess(void)
 		CU_ASSERT_EQUAL(buf[i], img_raw[i] / 4);
 }
 
+/* Raw bytes, the case preprocessing is for: a folder of uint8 images. */
+static void
+test_preprocess_u8(void)
+{
+	char text[8192], dir[4096], f[4200];
+	const int64_t shape[3] = { 2, 2, 2 };
+	static const unsigned char px[2][8] = {
+		{ 0, 51, 102, 255, 128, 64, 32, 16 },
+		{ 255, 255, 0, 0, 1, 2, 3, 4 },
+	};
+	float buf[16], *dst[1] = { buf };
+	tm_error err;
+	size_t n = 0;
+
+	make_dir(tmp("u8", dir, sizeof dir));
+	for (int i = 0; i < 2; i++) {
+		snprintf(f, sizeof f, "%s/%d.npy", dir, i);
+		write_raw(f, "|u1", 1, 3, shape, px[i]);
+	}
+	snprintf(text, sizeof text,
+		 HEAD_IMG "calibration:\n  data: %s\n"
+			  "  preprocess: {scale: 0.00392156862745098, mean: "
+			  "[0.5, 0.25], std: [0.5, 0.25]}\n",
+		 dir);
+	CU_ASSERT_EQUAL(read_batch(text, 4, 0, dst, &n, &err), TM_OK);
+	CU_ASSERT_EQUAL(n, 2);
+	for (int i = 0; i < 16; i++) {
+		int c = i % 8 / 4;
+		double want = ((double)px[i / 8][i % 8] * 0.00392156862745098 -
+			       (c ? 0.25 : 0.5)) / (c ? 0.25 : 0.5);
+
+		CU_ASSERT_EQUAL(buf[i], (float)want);
+	}
+	CU_ASSERT_EQUAL(buf[3], 1.0f);	/* 255: (1 - 0.5) / 0.5 */
+	CU_ASSERT_EQUAL(buf[0], -1.0f);	/* 0 */
+}
+
 /* Per input under a map; the input it leaves out is read as is; the
  * calibrated range is that of the preprocessed values. */
 static void
@@ -1374,6 +1419,7 @@ static const tm_test_case cases[] = {
 	{ "two inputs: file and folder", test_multi_input },
 	{ "preprocessing, hand-computed", test_preprocess },
 	{ "preprocessing per input", test_preprocess_per_input },
+	{ "preprocessing uint8 images", test_preprocess_u8 },
 	{ "threads: identical bits", test_threads },
 	{ "threads: first error in batch order", test_threads_first_error },
 	{ "memory does not grow with N", test_memory_flat },

@@ -712,8 +712,8 @@ test_field_errors(void)
 		    "([kernel] or [kernelh, kernelw]), got 3");
 	check_error("    - {name: p, op: avgpool2d, input: x, kernel: [2], "
 		    "padding: [1, 1, 1]}\n",
-		    "PIPE:6:55: layer 'p': padding takes 1, 2 or 4 values ([p], "
-		    "[ph, pw] or [top, left, bottom, right]), got 3");
+		    "PIPE:6:55: layer 'p': padding takes 1, 2 or 4 values "
+		    "([p], [ph, pw] or [top, left, bottom, right]), got 3");
 	check_error("    - {name: p, op: avgpool2d, input: x, kernel: [2], "
 		    "dilation: [2]}\n",
 		    "PIPE:6:55: layer 'p': avgpool2d takes no 'dilation'");
@@ -729,8 +729,8 @@ test_field_errors(void)
 		    "one sample without the batch (1 to 8 values)");
 	check_error("    - {name: fc, op: dense, input: v, weight: "
 		    "c.weight.npy}\n",
-		    "PIPE:6:39: TMP/c.weight.npy: 'fc.weight' has 4 dimensions, "
-		    "expected 2");
+		    "PIPE:6:39: TMP/c.weight.npy: 'fc.weight' has 4 "
+		    "dimensions, expected 2");
 	check_error("    - {name: x2, op: relu, input: nothing}\n",
 		    "PIPE:6:28: layer 'x2': input 'nothing' is neither a model "
 		    "input nor an earlier layer");

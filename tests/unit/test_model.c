@@ -478,7 +478,7 @@ test_failed_add_node_takes_nothing(void)
 	CU_ASSERT_EQUAL(tm_model_add_node(m, "s", TM_OP_RELU, in, 1, out_yy, 2,
 					  NULL, &err),
 			TM_ERR_INVALID);
-	CHECK_ERR(&err, "tensor 'y' is defined twice");
+	CHECK_ERR(&err, "s: output 'y' is named twice");
 	CU_ASSERT_EQUAL(m->n_nodes, 0);
 	CU_ASSERT_EQUAL(m->n_tensors, 1);
 	CU_ASSERT_PTR_NULL(tm_model_find_tensor(m, "y"));

@@ -169,7 +169,15 @@ test_valid(void)
 	CHECK_STR(pl->calib_data, want);
 	CU_ASSERT_EQUAL(pl->calib_line, 12);
 	CU_ASSERT_EQUAL(pl->calib_col, 9);
+	CHECK_STR(pl->calib_file, pl->file);
+	/* One file: one source, for the model's only input. */
+	CU_ASSERT_EQUAL(pl->n_calib_sources, 1);
+	if (pl->n_calib_sources == 1) {
+		CU_ASSERT_PTR_NULL(pl->calib_sources[0].input);
+		CHECK_STR(pl->calib_sources[0].path, want);
+	}
 	CU_ASSERT_EQUAL(pl->batch, 64);
+	CU_ASSERT_EQUAL(pl->threads, 1);
 	CHECK_STR(plugin_name(&pl->observer), "minmax");
 	CHECK_STR(pl->observer.label, "observer 'minmax'");
 	CU_ASSERT_EQUAL(pl->n_rules, 0);
@@ -372,6 +380,7 @@ test_overrides(void)
 	 * like any other command-line argument... */
 	CHECK_STR(pl->calib_data, "x.npy");
 	/* ...and it has no line in the file. */
+	CHECK_STR(pl->calib_file, "--set");
 	CU_ASSERT_EQUAL(pl->calib_line, 0);
 	CU_ASSERT_EQUAL(pl->batch, 8);
 	/* A key that was not there is added. */
@@ -799,6 +808,23 @@ test_bare_stage_missing_param(void)
 		   ":9:5: emitter 'c_header': missing required key 'path'");
 }
 
+/* A --set path of nothing but dots names no key: it must not be
+ * accepted silently. */
+static void
+test_override_empty_path(void)
+{
+	static const char text[] = HEAD "calibration:\n  data: calib.npy\n";
+	static const char *const dot[] = { ".=x", NULL };
+	static const char *const dots[] = { "...=1", NULL };
+
+	EXPECT_ERR(text, dot, TM_ERR_INVALID,
+		   "--set .=x: expected section.key=value (e.g. "
+		   "calibration.data=calib.npy)");
+	EXPECT_ERR(text, dots, TM_ERR_INVALID,
+		   "--set ...=1: expected section.key=value (e.g. "
+		   "calibration.data=calib.npy)");
+}
+
 /* "expected a emitter name": the article must agree with the kind. */
 static void
 test_stage_item_article(void)
@@ -833,6 +859,7 @@ static const tm_test_case cases[] = {
 	  test_bare_stage_missing_param },
 	{ "regression: 'an emitter' in stage list messages",
 	  test_stage_item_article },
+	{ "regression: --set with no key names", test_override_empty_path },
 	{ NULL, NULL }
 };
 
