@@ -32,6 +32,8 @@
  * of this many bytes, so reading needs no memory proportional to the
  * file. */
 #define CHUNK_BYTES 4096
+/* Pages Linux maps around a fault in a file mapping, at most. */
+#define FAULT_AROUND (64 * 1024)
 /* Room for "(d, d, ...)" with TM_MAX_DIMS 64-bit dimensions. */
 #define SHAPE_STR_MAX (TM_MAX_DIMS * 22 + 4)
 
@@ -1021,8 +1023,10 @@ release_before(tm_npy_reader *r, size_t end)
 /* The same for Fortran order, where each position of a row is a column
  * of the file: the rows read since the last call are given back in every
  * column, once they fill a page per column (one madvise per column, so
- * not at every batch). Only residency is at stake: a page given back too
- * early is read again. */
+ * not at every batch). The kernel maps the pages around a fault too
+ * (Linux: 64 KiB "fault-around"), which brings back pages given back
+ * before: each call covers that much more behind. Only residency is at
+ * stake: a page given back too early is read again. */
 static void
 release_fortran(tm_npy_reader *r, size_t end_row)
 {
@@ -1038,6 +1042,7 @@ release_fortran(tm_npy_reader *r, size_t end_row)
 		size_t from = base + r->released_row * r->elsize;
 		size_t to = base + end_row * r->elsize;
 
+		from = from > base + FAULT_AROUND ? from - FAULT_AROUND : base;
 		from -= from % (size_t)page;
 		to -= to % (size_t)page;
 		if (to > from)

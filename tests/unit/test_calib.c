@@ -983,6 +983,58 @@ test_threads(void)
 	}
 }
 
+/* The same on the CNN of tests/data/cnn (convolutions, batchnorm,
+ * pooling, add, softmax), 16 samples in batches of 3. */
+static void
+test_threads_cnn(void)
+{
+	static const size_t threads[] = { 1, 2, 3, 7 };
+	const tm_plugin *obs[] = { NULL, &fold_plugin };
+	char path[4096];
+
+	snprintf(path, sizeof path, "%s/data/cnn/pipeline.yaml",
+		 tm_test_srcdir());
+	for (size_t o = 0; o < TM_ARRAY_LEN(obs); o++) {
+		tm_model *ref = NULL;
+
+		for (size_t i = 0; i < TM_ARRAY_LEN(threads); i++) {
+			tm_pipeline *pl = NULL;
+			tm_calib_stats s;
+			tm_model *m = NULL;
+			tm_error err;
+			char msg[MSG_MAX];
+
+			tm_error_clear(&err);
+			if (tm_pipeline_load(path, reg, NULL, &pl, &err) ||
+			    build(pl, &m, &err))
+				fprintf(stderr, "\n%s\n",
+					tm_error_format(&err, msg,
+							sizeof msg));
+			if (pl && m) {
+				pl->batch = 3;
+				pl->threads = threads[i];
+				if (obs[o])
+					pl->observer.plugin = obs[o];
+				CU_ASSERT_EQUAL(tm_priv_calibrate(m, pl, &s,
+								  &err),
+						TM_OK);
+				CU_ASSERT_EQUAL(s.batches, 6);
+				CU_ASSERT_EQUAL(s.threads, threads[i] < 6
+								   ? threads[i]
+								   : 6);
+			}
+			tm_pipeline_free(pl);
+			if (!ref)
+				ref = m;
+			else {
+				check_same(ref, m);
+				tm_model_free(m);
+			}
+		}
+		tm_model_free(ref);
+	}
+}
+
 /* The first error in batch order wins, whatever the thread count. */
 static void
 test_threads_first_error(void)
@@ -1421,6 +1473,7 @@ static const tm_test_case cases[] = {
 	{ "preprocessing per input", test_preprocess_per_input },
 	{ "preprocessing uint8 images", test_preprocess_u8 },
 	{ "threads: identical bits", test_threads },
+	{ "threads: identical bits on a CNN", test_threads_cnn },
 	{ "threads: first error in batch order", test_threads_first_error },
 	{ "memory does not grow with N", test_memory_flat },
 	{ "error: sample counts differ", test_err_counts },
