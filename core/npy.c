@@ -32,8 +32,6 @@
  * of this many bytes, so reading needs no memory proportional to the
  * file. */
 #define CHUNK_BYTES 4096
-/* Pages Linux maps around a fault in a file mapping, at most. */
-#define FAULT_AROUND (64 * 1024)
 /* Room for "(d, d, ...)" with TM_MAX_DIMS 64-bit dimensions. */
 #define SHAPE_STR_MAX (TM_MAX_DIMS * 22 + 4)
 
@@ -67,7 +65,6 @@ struct tm_npy_reader {
 	size_t map_len;
 	size_t released;	/* C order: map bytes before this were
 				 * given back to the kernel */
-	size_t released_row;	/* Fortran order: rows before this were */
 	int map_errno;		/* why mmap failed, for messages */
 };
 
@@ -1020,41 +1017,6 @@ release_before(tm_npy_reader *r, size_t end)
 #endif
 }
 
-/* The same for Fortran order, where each position of a row is a column
- * of the file: the rows read since the last call are given back in every
- * column, once they fill a page per column (one madvise per column, so
- * not at every batch). The kernel maps the pages around a fault too
- * (Linux: 64 KiB "fault-around"), which brings back pages given back
- * before: each call covers that much more behind. Only residency is at
- * stake: a page given back too early is read again. */
-static void
-release_fortran(tm_npy_reader *r, size_t end_row)
-{
-#ifdef MADV_DONTNEED
-	long page = sysconf(_SC_PAGESIZE);
-	size_t col = r->rows * r->elsize;
-
-	if (page <= 0 ||
-	    (end_row - r->released_row) * r->elsize < (size_t)page)
-		return;
-	for (size_t c = 0; c < r->row_numel; c++) {
-		size_t base = (size_t)r->data_off + c * col;
-		size_t from = base + r->released_row * r->elsize;
-		size_t to = base + end_row * r->elsize;
-
-		from = from > base + FAULT_AROUND ? from - FAULT_AROUND : base;
-		from -= from % (size_t)page;
-		to -= to % (size_t)page;
-		if (to > from)
-			madvise(r->map + from, to - from, MADV_DONTNEED);
-	}
-	r->released_row = end_row;
-#else
-	(void)r;
-	(void)end_row;
-#endif
-}
-
 static tm_status
 read_mapped(tm_npy_reader *r, float *dst, size_t n, tm_error *err)
 {
@@ -1074,7 +1036,6 @@ read_mapped(tm_npy_reader *r, float *dst, size_t n, tm_error *err)
 				 err);
 	if (r->fortran) {
 		gather_fortran(r, base, dst, r->next_row, n);
-		release_fortran(r, r->next_row + n);
 		return TM_OK;
 	}
 	convert(r, dst, 1, base + r->next_row * r->row_numel * r->elsize,
@@ -1192,7 +1153,6 @@ tm_npy_rewind(tm_npy_reader *r, tm_error *err)
 	r->next_row = 0;
 	r->need_seek = 0;
 	r->released = 0;
-	r->released_row = 0;
 	return TM_OK;
 }
 

@@ -95,7 +95,8 @@ E2E_TESTS = \
 	tests/e2e/cli.test \
 	tests/e2e/xor.test \
 	tests/e2e/bad_pipelines.test \
-	tests/e2e/symbols.test
+	tests/e2e/symbols.test \
+	tests/e2e/manpage.test
 
 TESTS = $(UNIT_TESTS) $(E2E_TESTS)
 TEST_EXTENSIONS = .test

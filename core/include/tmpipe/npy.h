@@ -18,13 +18,17 @@
  * order array ('fortran_order': True) is transposed: tm_npy_load reads it
  * whole; the streaming reader gathers each batch of rows from a memory map
  * (for every position in a row the rows of a batch are contiguous in the
- * file), so it needs no memory beyond the caller's buffer. A Fortran-order
- * file that cannot be mapped (a pipe) can be loaded but not streamed:
- * tm_npy_open refuses it, saying so.
+ * file), so it allocates nothing beyond the caller's buffer. A Fortran-
+ * order file that cannot be mapped (a pipe) can be loaded but not
+ * streamed: tm_npy_open refuses it, saying so.
  *
  * Regular files are memory-mapped. Streaming C-order rows gives the pages
  * already read back to the kernel (madvise), so a pass over a file of any
- * size keeps a bounded resident set. Files that cannot be mapped (pipes,
+ * size keeps a resident set of a few MB. Fortran-order rows touch every
+ * part of the file at each batch: its pages stay mapped as page cache
+ * (clean, and reclaimed by the kernel under memory pressure), so the
+ * resident set reaches the file's size; save calibration data in C order
+ * (numpy's default) to avoid that. Files that cannot be mapped (pipes,
  * devices) are read with stdio. A file cut short after it was opened gives
  * "unexpected end of file in row R" on the read that needs the missing
  * data (the size is checked before each read; only a file cut by another
