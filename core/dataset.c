@@ -306,6 +306,13 @@ open_source(tm_dataset *ds, ds_source *s, tm_error *err)
 				       "calibration data: cannot open: %s",
 				       strerror(errno));
 	s->is_dir = S_ISDIR(sb.st_mode);
+	/* Threads read batches in any order, each through its own
+	 * handle: a pipe could be read only once, in order. */
+	if (!s->is_dir && !S_ISREG(sb.st_mode))
+		return tm_error_set_at(err, TM_ERR_INVALID, s->cs->path, 0, 0,
+				       "calibration data must be a file or a "
+				       "folder, not a pipe or a device (it "
+				       "is read by batch, in any order)");
 	return s->is_dir ? open_dir(ds, s, err) : open_file(s, err);
 }
 

@@ -96,7 +96,8 @@ E2E_TESTS = \
 	tests/e2e/xor.test \
 	tests/e2e/bad_pipelines.test \
 	tests/e2e/symbols.test \
-	tests/e2e/manpage.test
+	tests/e2e/manpage.test \
+	tests/e2e/cnn.test
 
 TESTS = $(UNIT_TESTS) $(E2E_TESTS)
 TEST_EXTENSIONS = .test
@@ -116,4 +117,5 @@ AM_TESTS_ENVIRONMENT = \
 #   make check LOG_COMPILER='libtool --mode=execute valgrind --error-exitcode=1 -q'
 
 EXTRA_DIST += $(E2E_TESTS) tests/e2e/lib.sh tests/e2e/xor_model.h.golden
-EXTRA_DIST += tests/data tests/gen/npy_fixtures.py tests/gen/ops_ref.py
+EXTRA_DIST += tests/data tests/gen/npy_fixtures.py tests/gen/ops_ref.py \
+	tests/gen/cnn_ref.py

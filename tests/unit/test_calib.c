@@ -1252,6 +1252,13 @@ test_err_file(void)
 	snprintf(want, sizeof want, "%s: holds no samples", f);
 	EXPECT_ERR(text, TM_ERR_INVALID, want);
 
+	/* Batches are read in any order: not from a pipe. */
+	snprintf(text, sizeof text, HEAD_X "calibration:\n  data: /dev/null\n");
+	EXPECT_ERR(text, TM_ERR_INVALID,
+		   "/dev/null: calibration data must be a file or a folder, "
+		   "not a pipe or a device (it is read by batch, in any "
+		   "order)");
+
 	tmp("missing.npy", f, sizeof f);
 	snprintf(text, sizeof text, HEAD_X "calibration:\n  data: %s\n", f);
 	snprintf(want, sizeof want,
