@@ -27,6 +27,7 @@ typedef struct pvalue {
 	size_t len;		/* lists, LIST and MAP items */
 	int64_t *ints;
 	double *floats;
+	char **strings;
 	tm_params **items;
 	char **keys;
 } pvalue;
@@ -49,6 +50,7 @@ static const char *const type_names[TM_PARAM_TYPE_COUNT] = {
 	[TM_PARAM_FLOAT_LIST] = "float list",
 	[TM_PARAM_LIST] = "list",
 	[TM_PARAM_MAP] = "map",
+	[TM_PARAM_STRING_LIST] = "string list",
 };
 
 const char *
@@ -363,6 +365,9 @@ convert_scalar(const tm_param_spec *sp, const char *s, const where *w,
 	}
 }
 
+static tm_status convert_node(const tm_param_spec *sp, const tm_yaml_src *src,
+			      yaml_node_t *node, const char *what, pvalue *pv,
+			      tm_error *err);
 static tm_status build(const tm_param_spec *spec, const tm_yaml_src *src,
 		       yaml_node_t *map, const char *const *skip,
 		       const char *what, tm_params **out, tm_error *err);
@@ -389,9 +394,11 @@ convert_list(const tm_param_spec *sp, const tm_yaml_src *src,
 		pv->ints = calloc(n ? n : 1, sizeof *pv->ints);
 	else if (sp->type == TM_PARAM_FLOAT_LIST)
 		pv->floats = calloc(n ? n : 1, sizeof *pv->floats);
+	else if (sp->type == TM_PARAM_STRING_LIST)
+		pv->strings = calloc(n + 1, sizeof *pv->strings);
 	else
 		pv->items = calloc(n ? n : 1, sizeof *pv->items);
-	if (!pv->ints && !pv->floats && !pv->items)
+	if (!pv->ints && !pv->floats && !pv->items && !pv->strings)
 		return tm_error_set(err, TM_ERR_NOMEM, "out of memory");
 	for (it = node->data.sequence.items.start;
 	     it < node->data.sequence.items.top; it++, k++) {
@@ -418,9 +425,17 @@ convert_list(const tm_param_spec *sp, const tm_yaml_src *src,
 		}
 		if (!s)
 			return where_error(&we, err, TM_ERR_INVALID,
-					   "%s[%zu]: expected a number, got %s",
-					   sp->name, k, tm_priv_yaml_kind(e));
-		if (sp->type == TM_PARAM_INT_LIST) {
+					   "%s[%zu]: expected a %s, got %s",
+					   sp->name, k,
+					   sp->type == TM_PARAM_STRING_LIST
+						   ? "name"
+						   : "number",
+					   tm_priv_yaml_kind(e));
+		if (sp->type == TM_PARAM_STRING_LIST) {
+			pv->strings[k] = tm_priv_strdup(s, err);
+			if (!pv->strings[k])
+				return TM_ERR_NOMEM;
+		} else if (sp->type == TM_PARAM_INT_LIST) {
 			if (parse_int(s, &pv->ints[k]) ||
 			    !in_bounds(sp, (double)pv->ints[k]))
 				return where_error(&we, err, TM_ERR_INVALID,
@@ -497,30 +512,12 @@ convert_map(const tm_param_spec *sp, const tm_yaml_src *src,
 		tm_priv_yaml_where(src, vn, &iv->file, &iv->line, &iv->col);
 		snprintf(itemwhat, sizeof itemwhat, "%s.%s", sp->name, ks);
 		{
+			/* The value is checked like a parameter named
+			 * "<map>.<key>", so messages keep their context. */
 			tm_param_spec one = sp->fields[0];
-			where wv = { src, vn, itemwhat };
 
-			one.name = pv->keys[k];
-			if (one.type == TM_PARAM_INT_LIST ||
-			    one.type == TM_PARAM_FLOAT_LIST ||
-			    one.type == TM_PARAM_LIST)
-				st = convert_list(&one, src, vn, itemwhat, iv,
-						  err);
-			else if (one.type == TM_PARAM_MAP)
-				st = convert_map(&one, src, vn, itemwhat, iv,
-						 err);
-			else if (!tm_priv_yaml_scalar(vn))
-				st = where_error(
-					&wv, err, TM_ERR_INVALID,
-					"%s: expected %s %s, got %s", itemwhat,
-					tm_priv_article(
-						tm_param_type_name(one.type)),
-					tm_param_type_name(one.type),
-					tm_priv_yaml_kind(vn));
-			else
-				st = convert_scalar(&one,
-						    tm_priv_yaml_scalar(vn),
-						    &wv, iv, err);
+			one.name = itemwhat;
+			st = convert_node(&one, src, vn, itemwhat, iv, err);
 		}
 		if (st)
 			return st;
@@ -536,6 +533,19 @@ convert_node(const tm_param_spec *sp, const tm_yaml_src *src,
 	const char *s;
 
 	switch (sp->type) {
+	case TM_PARAM_STRING_LIST:
+		s = tm_priv_yaml_scalar(node);
+		if (s) {
+			/* A single name is a list of one. */
+			pv->strings = calloc(2, sizeof *pv->strings);
+			if (!pv->strings)
+				return tm_error_set(err, TM_ERR_NOMEM,
+						    "out of memory");
+			pv->strings[0] = tm_priv_strdup(s, err);
+			pv->len = 1;
+			return pv->strings[0] ? TM_OK : TM_ERR_NOMEM;
+		}
+		return convert_list(sp, src, node, what, pv, err);
 	case TM_PARAM_INT_LIST:
 	case TM_PARAM_FLOAT_LIST:
 	case TM_PARAM_LIST:
@@ -562,6 +572,9 @@ pvalue_fini(pvalue *pv)
 	free(pv->s);
 	free(pv->ints);
 	free(pv->floats);
+	for (size_t k = 0; pv->strings && k < pv->len; k++)
+		free(pv->strings[k]);
+	free(pv->strings);
 	for (size_t k = 0; k < pv->len; k++) {
 		if (pv->items)
 			tm_priv_params_free(pv->items[k]);
@@ -895,6 +908,15 @@ tm_params_get_ints(const tm_params *p, const char *name)
 	const pvalue *v = lookup(p, name, TM_PARAM_INT_LIST, TM_PARAM_INT_LIST);
 
 	return v ? v->ints : NULL;
+}
+
+const char *const *
+tm_params_get_strings(const tm_params *p, const char *name)
+{
+	const pvalue *v = lookup(p, name, TM_PARAM_STRING_LIST,
+				 TM_PARAM_STRING_LIST);
+
+	return v ? (const char *const *)v->strings : NULL;
 }
 
 const double *

@@ -183,7 +183,7 @@ out:
 static void
 print_param(const tm_param_spec *sp, int indent)
 {
-	printf("%*s%-12s %-10s", indent, "", sp->name,
+	printf("%*s%-17s %-11s", indent, "", sp->name,
 	       tm_param_type_name(sp->type));
 	if (sp->flags & TM_PARAM_REQUIRED)
 		printf(" required");

@@ -112,8 +112,8 @@ static const tm_param_spec layer_fields[] = {
 	  "name" },
 	{ .name = "input", .type = TM_PARAM_STRING,
 	  .help = "the tensor it reads: a model input or an earlier layer" },
-	{ .name = "inputs", .type = TM_PARAM_STRING,
-	  .help = "add, concat: the tensors it reads, as \"a, b\"" },
+	{ .name = "inputs", .type = TM_PARAM_STRING_LIST,
+	  .help = "add, concat: the tensors it reads, [a, b]" },
 	{ .name = "weight", .type = TM_PARAM_STRING,
 	  .help = ".npy relative to dir (default <name>.weight.npy): dense "
 	  "[out, in], matmul [K, N], conv2d [O, C/groups, kh, kw], "
@@ -394,19 +394,31 @@ add_input(layer *l, const char *key, const char *name, tm_error *err)
 	return TM_OK;
 }
 
-/* inputs: names separated by commas and/or blanks ("a, b" or "a b"). */
+/* inputs: a list of names ([a, b]); each item may also hold several
+ * names separated by commas or blanks ("a, b", a b). */
 static tm_status
 split_inputs(layer *l, tm_error *err)
 {
-	const char *s = tm_params_get_string(l->p, "inputs");
-	size_t len = strlen(s);
+	const char *const *v = tm_params_get_strings(l->p, "inputs");
+	size_t n = tm_params_list_len(l->p, "inputs"), len = 0;
 	char *p;
 	tm_status st;
 
+	for (size_t i = 0; i < n; i++)
+		len += strlen(v[i]) + 1;
 	l->inputs_buf = malloc(len + 1);
 	if (!l->inputs_buf)
 		return tm_error_set(err, TM_ERR_NOMEM, "out of memory");
-	memcpy(l->inputs_buf, s, len + 1);
+	/* One buffer, items joined by blanks, cut in place below. */
+	p = l->inputs_buf;
+	for (size_t i = 0; i < n; i++) {
+		size_t k = strlen(v[i]);
+
+		memcpy(p, v[i], k);
+		p[k] = ' ';
+		p += k + 1;
+	}
+	*p = '\0';
 	for (p = l->inputs_buf; *p;) {
 		char *start;
 

@@ -185,7 +185,7 @@ def main_cnn(gen, rng):
              "  layers:"]
     for name, m, src in net.plan():
         if m is None:
-            entry = '{name: %s, op: add, inputs: "%s"}' % (name,
+            entry = '{name: %s, op: add, inputs: [%s]}' % (name,
                                                            ", ".join(src))
         else:
             entry = esd.layer_yaml(name, m, src)

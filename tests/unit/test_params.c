@@ -503,7 +503,7 @@ test_map_of_lists(void)
 	EXPECT_ERR("inputs: [1]", spec, TM_ERR_INVALID,
 		   "p.yaml:1:9: inputs: expected a map, got a list");
 	EXPECT_ERR("inputs: {x: [0]}", spec, TM_ERR_INVALID,
-		   "p.yaml:1:14: x[0]: '0' is not an integer of at least 1");
+		   "p.yaml:1:14: inputs.x[0]: '0' is not an integer of at least 1");
 }
 
 static void
@@ -844,7 +844,7 @@ test_article_before_int(void)
 	EXPECT_ERR("dims: 3", spec, TM_ERR_INVALID,
 		   "p.yaml:1:7: dims: expected an int list, got a scalar");
 	EXPECT_ERR("inputs: {x: {a: 1}}", spec, TM_ERR_INVALID,
-		   "p.yaml:1:13: x: expected an int list, got a map");
+		   "p.yaml:1:13: inputs.x: expected an int list, got a map");
 	EXPECT_ERR("count: [1]", spec, TM_ERR_INVALID,
 		   "p.yaml:1:8: count: expected an int, got a list");
 }

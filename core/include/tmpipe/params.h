@@ -31,6 +31,8 @@ typedef enum tm_param_type {
 				 * fields */
 	TM_PARAM_MAP,		/* a map with free keys, each value checked
 				 * against fields[0] (its name is ignored) */
+	TM_PARAM_STRING_LIST,	/* [a, b]; a single scalar is a list of
+				 * one */
 	TM_PARAM_TYPE_COUNT
 } tm_param_type;
 
@@ -79,6 +81,10 @@ TM_API const int64_t *tm_params_get_ints(const tm_params *p,
 					 const char *name);
 TM_API const double *tm_params_get_floats(const tm_params *p,
 					  const char *name);
+
+/* STRING_LIST: the strings (tm_params_list_len of them). */
+TM_API const char *const *tm_params_get_strings(const tm_params *p,
+						const char *name);
 
 /* LIST and MAP: item i (0-based) as its own tm_params, and for MAP its
  * key. A LIST item holds the fields of the item's map; a MAP item holds
