@@ -385,19 +385,6 @@ workers_new(calib *c, size_t n, size_t max_batch, tm_error *err)
 	return TM_OK;
 }
 
-/* What the interpreter keeps for a batch: every activation tensor. */
-static size_t
-activation_bytes(const tm_model *m, size_t max_batch)
-{
-	size_t bytes = 0;
-
-	for (size_t t = 0; t < m->n_tensors; t++)
-		if (m->tensors[t]->kind != TM_TENSOR_CONST)
-			bytes += max_batch * tm_tensor_numel(m->tensors[t]) *
-				 sizeof(float);
-	return bytes;
-}
-
 static tm_status
 finish(calib *c, tm_calib_stats *stats, tm_error *err)
 {
@@ -499,7 +486,7 @@ tm_priv_calibrate(tm_model *m, const tm_pipeline *pl, tm_calib_stats *stats,
 	if (st)
 		goto out;
 	stats->reader_bytes = tm_priv_dataset_reader_bytes(c.wk[0].rd);
-	stats->activation_bytes = activation_bytes(m, max_batch);
+	stats->interp_bytes = tm_priv_interp_bytes(c.wk[0].it);
 
 	for (int first = 1;; first = 0) {
 		int more = 0;

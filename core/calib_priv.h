@@ -46,9 +46,8 @@ typedef struct tm_calib_stats {
 	 * size and the observers, whatever the number of samples (the
 	 * tests assert it): */
 	size_t reader_bytes;	/* its dataset reader */
-	size_t activation_bytes; /* the activations of one batch (batch x
-				  * numel floats per activation tensor, as
-				  * the interpreter sizes them) */
+	size_t interp_bytes;	/* its interpreter: the activations of one
+				 * batch, and scratch */
 	size_t state_bytes;	/* the most its per-batch observer states
 				 * held at once (state_size) */
 	/* Shared by the threads: */

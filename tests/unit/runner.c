@@ -8,7 +8,33 @@
 
 #include <CUnit/Basic.h>
 
+#include <tmpipe/error.h>
+
 #include "runner.h"
+
+void
+tm_test_check_str(const char *got, const char *want, const char *file,
+		  int line)
+{
+	int same = got && want && strcmp(got, want) == 0;
+
+	if (!same)
+		fprintf(stderr, "\n%s:%d: got  '%s'\n%s:%d: want '%s'\n", file,
+			line, got ? got : "(null)", file, line,
+			want ? want : "(null)");
+	CU_assertImplementation(same ? CU_TRUE : CU_FALSE, (unsigned)line,
+				"strings equal", file, "", CU_FALSE);
+}
+
+void
+tm_test_check_err(const struct tm_error *err, const char *want,
+		  const char *file, int line)
+{
+	char buf[4096];
+
+	tm_test_check_str(tm_error_format(err, buf, sizeof buf), want, file,
+			  line);
+}
 
 static char tmpdir[4096];
 

@@ -25,6 +25,17 @@ int tm_test_run(void);
 const char *tm_test_srcdir(void);
 const char *tm_test_tmpdir(void);
 
+/* Asserts that two strings are equal; on a difference prints both with
+ * the caller's file and line (CU_ASSERT_STRING_EQUAL does not say what it
+ * got). CHECK_ERR compares an error as the CLI prints it. */
+#define CHECK_STR(got, want) tm_test_check_str((got), (want), __FILE__, __LINE__)
+#define CHECK_ERR(err, want) tm_test_check_err((err), (want), __FILE__, __LINE__)
+void tm_test_check_str(const char *got, const char *want, const char *file,
+		       int line);
+struct tm_error;
+void tm_test_check_err(const struct tm_error *err, const char *want,
+		       const char *file, int line);
+
 /* Writes text to path (a fixture made on the fly); CU_FAIL on error. */
 void tm_test_write_file(const char *path, const char *text);
 

@@ -37,20 +37,6 @@ static char xor_weights[PATH_MAX];
 
 /* --- helpers ------------------------------------------------------------ */
 
-#define CHECK_STR(got, want) check_str((got), (want), __FILE__, __LINE__)
-
-static void
-check_str(const char *got, const char *want, const char *file, int line)
-{
-	int same = got && want && strcmp(got, want) == 0;
-
-	if (!same)
-		fprintf(stderr, "\n%s:%d: got  '%s'\n%s:%d: want '%s'\n", file,
-			line, got ? got : "(null)", file, line,
-			want ? want : "(null)");
-	CU_ASSERT(same);
-}
-
 static const char *
 tmp(const char *name, char *buf, size_t size)
 {
@@ -1115,8 +1101,8 @@ test_memory_flat(void)
 	CU_ASSERT_EQUAL(sbig.samples, 1000);
 	CU_ASSERT(s10.reader_bytes > 0);
 	CU_ASSERT_EQUAL(s10.reader_bytes, sbig.reader_bytes);
-	CU_ASSERT(s10.activation_bytes > 0);
-	CU_ASSERT_EQUAL(s10.activation_bytes, sbig.activation_bytes);
+	CU_ASSERT(s10.interp_bytes > 0);
+	CU_ASSERT_EQUAL(s10.interp_bytes, sbig.interp_bytes);
 	/* fold states: one per observed tensor (input, fc1, h1, fc2). */
 	CU_ASSERT_EQUAL(s10.state_bytes, 4 * sizeof(fold));
 	CU_ASSERT_EQUAL(s10.state_bytes, sbig.state_bytes);
@@ -1153,8 +1139,8 @@ test_memory_flat(void)
 	tm_model_free(m);
 	CU_ASSERT_EQUAL(dbig.samples, 300);
 	CU_ASSERT_EQUAL(d10.reader_bytes, dbig.reader_bytes);
-	CU_ASSERT_EQUAL(d10.activation_bytes, dbig.activation_bytes);
-	CU_ASSERT_EQUAL(d10.activation_bytes, s10.activation_bytes);
+	CU_ASSERT_EQUAL(d10.interp_bytes, dbig.interp_bytes);
+	CU_ASSERT_EQUAL(d10.interp_bytes, s10.interp_bytes);
 	CU_ASSERT(d10.index_bytes > 0);
 	CU_ASSERT(dbig.index_bytes > d10.index_bytes);
 	free(v);

@@ -20,22 +20,6 @@
 #define INIH_MAX_LINE 200
 #define LINE_TEXT_MAX (INIH_MAX_LINE - 2)
 
-/* CU_ASSERT_STRING_EQUAL does not say what it got; these lines do. */
-#define CHECK_STR(got, want)                                                 \
-	check_str((got), (want), __FILE__, __LINE__)
-
-static void
-check_str(const char *got, const char *want, const char *file, int line)
-{
-	int same = got && want && strcmp(got, want) == 0;
-
-	if (!same)
-		fprintf(stderr, "\n%s:%d: got  '%s'\n%s:%d: want '%s'\n",
-			file, line, got ? got : "(null)", file, line,
-			want ? want : "(null)");
-	CU_ASSERT(same);
-}
-
 /* "<tmpdir>/name" in buf. */
 static const char *
 tmp_path(char *buf, size_t size, const char *name)

@@ -12,31 +12,6 @@
 #include "runner.h"
 #include "util_priv.h"
 
-/* CU_ASSERT_STRING_EQUAL does not say what it got; these lines do. */
-#define CHECK_STR(got, want) check_str((got), (want), __FILE__, __LINE__)
-
-static void
-check_str(const char *got, const char *want, const char *file, int line)
-{
-	int same = got && want && strcmp(got, want) == 0;
-
-	if (!same)
-		fprintf(stderr, "\n%s:%d: got  '%s'\n%s:%d: want '%s'\n", file,
-			line, got ? got : "(null)", file, line,
-			want ? want : "(null)");
-	CU_ASSERT(same);
-}
-
-#define CHECK_ERR(err, want) check_err((err), (want), __FILE__, __LINE__)
-
-static void
-check_err(const tm_error *err, const char *want, const char *file, int line)
-{
-	char buf[4096];
-
-	check_str(tm_error_format(err, buf, sizeof buf), want, file, line);
-}
-
 /* The XOR network of examples/xor: input [2] -> dense 2->4 (+bias) ->
  * relu -> dense 4->1 (+bias) -> sigmoid. */
 static const float fc1_w[8] = { 1, 1, 1, 1, -1, -1, 0.5f, -0.5f };

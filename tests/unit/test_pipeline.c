@@ -21,21 +21,6 @@
 #include "pipeline_priv.h"
 #include "runner.h"
 
-/* CU_ASSERT_STRING_EQUAL does not say what it got; these lines do. */
-#define CHECK_STR(got, want) check_str((got), (want), __FILE__, __LINE__)
-
-static void
-check_str(const char *got, const char *want, const char *file, int line)
-{
-	int same = got && want && strcmp(got, want) == 0;
-
-	if (!same)
-		fprintf(stderr, "\n%s:%d: got  '%s'\n%s:%d: want '%s'\n", file,
-			line, got ? got : "(null)", file, line,
-			want ? want : "(null)");
-	CU_ASSERT(same);
-}
-
 static tm_registry *reg;
 static char plugin_dir[4096];	/* <tmpdir>/plugins */
 static char pl_dir[4096];	/* <tmpdir>/pl */
