@@ -283,7 +283,7 @@ expect_err(const char *text, tm_status code, const char *want,
 		snprintf(full, sizeof full, "%s%s", path, want);
 	else
 		snprintf(full, sizeof full, "%s", want);
-	check_str(tm_error_format(&err, buf, sizeof buf), full, file, line);
+	tm_test_check_str(tm_error_format(&err, buf, sizeof buf), full, file, line);
 }
 
 static const tm_tensor *
