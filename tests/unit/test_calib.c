@@ -1351,7 +1351,7 @@ expect_load_err(const char *text, const char *needle, int nth,
 	tm_pipeline_free(pl);
 	snprintf(full, sizeof full, "%s%s%s", path,
 		 where(text, needle, nth, pos, sizeof pos), want);
-	check_str(tm_error_format(&err, buf, sizeof buf), full, file, line);
+	tm_test_check_str(tm_error_format(&err, buf, sizeof buf), full, file, line);
 }
 
 static void

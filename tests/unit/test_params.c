@@ -139,7 +139,7 @@ expect_err(const char *text, const tm_param_spec *sp, tm_status code,
 	CU_ASSERT_EQUAL(st, code);
 	CU_ASSERT_EQUAL(err.code, code);
 	CU_ASSERT_PTR_NULL(p);
-	check_err(&err, want, file, line);
+	tm_test_check_err(&err, want, file, line);
 	tm_priv_params_free(st ? NULL : p);
 }
 
@@ -727,7 +727,7 @@ check_bad_spec(const tm_param_spec *sp, tm_status code, const char *want,
 	tm_error_clear(&err);
 	CU_ASSERT_EQUAL(tm_priv_params_check_spec(sp, &err), code);
 	CU_ASSERT_EQUAL(err.code, code);
-	check_err(&err, want, file, line);
+	tm_test_check_err(&err, want, file, line);
 }
 
 #define CHECK_BAD_SPEC(sp, code, want)                                       \

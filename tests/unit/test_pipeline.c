@@ -83,7 +83,7 @@ expect_err(const char *text, const char *const *ov, tm_status code,
 		snprintf(full, sizeof full, "%s%s", path, want);
 	else
 		snprintf(full, sizeof full, "%s", want);
-	check_str(tm_error_format(&err, buf, sizeof buf), full, file, line);
+	tm_test_check_str(tm_error_format(&err, buf, sizeof buf), full, file, line);
 	if (!st)
 		tm_pipeline_free(pl);
 }
