@@ -143,8 +143,8 @@ tm_priv_yaml_error(const tm_yaml_src *src, yaml_node_t *node, tm_error *err,
 	return code;
 }
 
-yaml_node_t *
-tm_priv_yaml_get(yaml_document_t *doc, yaml_node_t *map, const char *key)
+yaml_node_pair_t *
+tm_priv_yaml_pair(yaml_document_t *doc, yaml_node_t *map, const char *key)
 {
 	yaml_node_pair_t *p;
 
@@ -152,13 +152,21 @@ tm_priv_yaml_get(yaml_document_t *doc, yaml_node_t *map, const char *key)
 		return NULL;
 	for (p = map->data.mapping.pairs.start;
 	     p < map->data.mapping.pairs.top; p++) {
-		yaml_node_t *k = yaml_document_get_node(doc, p->key);
-		const char *ks = tm_priv_yaml_scalar(k);
+		const char *ks = tm_priv_yaml_scalar(
+			yaml_document_get_node(doc, p->key));
 
 		if (ks && strcmp(ks, key) == 0)
-			return yaml_document_get_node(doc, p->value);
+			return p;
 	}
 	return NULL;
+}
+
+yaml_node_t *
+tm_priv_yaml_get(yaml_document_t *doc, yaml_node_t *map, const char *key)
+{
+	yaml_node_pair_t *p = tm_priv_yaml_pair(doc, map, key);
+
+	return p ? yaml_document_get_node(doc, p->value) : NULL;
 }
 
 const char *

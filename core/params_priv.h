@@ -64,6 +64,9 @@ TM_PRIV tm_status tm_priv_yaml_error(const tm_yaml_src *src,
 				     tm_status code, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
 
+/* A mapping's pair for key, or NULL. */
+TM_PRIV yaml_node_pair_t *tm_priv_yaml_pair(yaml_document_t *doc,
+					    yaml_node_t *map, const char *key);
 /* A mapping's value for key, or NULL. */
 TM_PRIV yaml_node_t *tm_priv_yaml_get(yaml_document_t *doc, yaml_node_t *map,
 				      const char *key);

@@ -54,22 +54,9 @@ check_keys(const tm_yaml_src *src, yaml_node_t *map, const char *section,
 		for (i = 0; i < n; i++)
 			if (strcmp(k, keys[i]) == 0)
 				break;
-		if (i < n) {
-			yaml_node_pair_t *q;
-
-			for (q = map->data.mapping.pairs.start; q < p; q++) {
-				const char *qk = tm_priv_yaml_scalar(
-					yaml_document_get_node(src->doc,
-							       q->key));
-
-				if (qk && strcmp(qk, k) == 0)
-					return tm_priv_yaml_error(
-						src, kn, err, TM_ERR_INVALID,
-						"%s: '%s' is given twice",
-						section, k);
-			}
+		/* Duplicates were refused for the whole document. */
+		if (i < n)
 			continue;
-		}
 		list[0] = '\0';
 		for (i = 0; i < n && len < sizeof list; i++)
 			len += (size_t)snprintf(list + len, sizeof list - len,
@@ -91,19 +78,9 @@ check_keys(const tm_yaml_src *src, yaml_node_t *map, const char *section,
 static yaml_node_t *
 key_node(yaml_document_t *doc, yaml_node_t *map, const char *key)
 {
-	yaml_node_pair_t *p;
+	yaml_node_pair_t *p = tm_priv_yaml_pair(doc, map, key);
 
-	if (!map || map->type != YAML_MAPPING_NODE)
-		return NULL;
-	for (p = map->data.mapping.pairs.start;
-	     p < map->data.mapping.pairs.top; p++) {
-		yaml_node_t *k = yaml_document_get_node(doc, p->key);
-		const char *ks = tm_priv_yaml_scalar(k);
-
-		if (ks && strcmp(ks, key) == 0)
-			return k;
-	}
-	return NULL;
+	return p ? yaml_document_get_node(doc, p->key) : NULL;
 }
 
 /* --- --set overrides -------------------------------------------------- */
