@@ -80,7 +80,9 @@ check_rules(const tm_model *m, const tm_pipeline *pl, tm_error *err)
 
 			if (tt->kind == TM_TENSOR_CONST)
 				continue;
-			if (fnmatch(rule->pattern, tt->name, 0) == 0) {
+			if (rule->by_op ? tm_priv_op_reads(m, rule->op, t)
+					: fnmatch(rule->pattern, tt->name, 0) ==
+						  0) {
 				if (tt->fixed_range)
 					fixed = 1;
 				else
@@ -91,6 +93,12 @@ check_rules(const tm_model *m, const tm_pipeline *pl, tm_error *err)
 		}
 		if (hit)
 			continue;
+		if (rule->by_op)
+			return tm_error_set_at(err, TM_ERR_NOT_FOUND, rule->file,
+					       rule->line, rule->col,
+					       "calibration.ops: no %s in the "
+					       "model reads an observed tensor",
+					       rule->pattern);
 		if (fixed)
 			return tm_error_set_at(err, TM_ERR_INVALID, rule->file,
 					       rule->line, rule->col,
@@ -409,6 +417,8 @@ finish(calib *c, tm_calib_stats *stats, tm_error *err)
 		t->has_range = 1;
 		t->lo = lo;
 		t->hi = hi;
+		t->symmetric_range = w->ops->symmetric &&
+				     w->ops->symmetric(w->acc);
 		free(t->observer);
 		t->observer = tm_priv_strdup(w->stage->plugin->name, err);
 		if (!t->observer)
@@ -465,7 +475,7 @@ tm_priv_calibrate(tm_model *m, const tm_pipeline *pl, tm_calib_stats *stats,
 		w->tensor = t;
 		w->t = tt;
 		w->per = tm_tensor_numel(tt);
-		w->stage = tm_priv_observer_for(pl, tt->name);
+		w->stage = tm_priv_observer_for(pl, m, t);
 		w->ops = w->stage->plugin->desc->ops;
 		w->acc = w->ops->create(w->stage->params, err);
 		if (!w->acc) {

@@ -26,7 +26,7 @@ static const char *const top_keys[] = {
 	"tmpipe", "model", "transforms", "calibration", "emit",
 };
 static const char *const calib_keys[] = {
-	"data", "observer", "batch", "tensors", "preprocess",
+	"data", "observer", "batch", "tensors", "ops", "preprocess",
 };
 static const char *const preprocess_keys[] = { "scale", "mean", "std" };
 
@@ -832,16 +832,95 @@ parse_preprocess(const tm_yaml_src *src, yaml_node_t *pp, tm_pipeline *pl,
 	return st;
 }
 
+/* calibration.tensors ("name or glob": {observer...}) or calibration.ops
+ * ("op": {observer...}), appended to pl->rules in file order. */
+static tm_status
+parse_rules(const tm_yaml_src *src, const tm_registry *reg, yaml_node_t *cal,
+	    const char *key, tm_pipeline *pl, tm_error *err)
+{
+	static const char *const skip_rule[] = { "observer", NULL };
+	yaml_node_t *map = tm_priv_yaml_get(src->doc, cal, key);
+	int by_op = strcmp(key, "ops") == 0;
+	tm_tensor_rule *v;
+	size_t n;
+	tm_status st;
+
+	if (!map)
+		return TM_OK;
+	if (map->type != YAML_MAPPING_NODE)
+		return tm_priv_yaml_error(src, map, err, TM_ERR_INVALID,
+					  "calibration.%s: expected a map of "
+					  "%s to {observer: ...}, got %s", key,
+					  by_op ? "op name"
+						: "tensor name (or glob)",
+					  tm_priv_yaml_kind(map));
+	n = (size_t)(map->data.mapping.pairs.top -
+		     map->data.mapping.pairs.start);
+	v = realloc(pl->rules, (pl->n_rules + n + 1) * sizeof *v);
+	if (!v)
+		return tm_error_set(err, TM_ERR_NOMEM, "out of memory");
+	pl->rules = v;
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start;
+	     p < map->data.mapping.pairs.top; p++) {
+		yaml_node_t *kn = yaml_document_get_node(src->doc, p->key);
+		yaml_node_t *vn = yaml_document_get_node(src->doc, p->value);
+		tm_tensor_rule *r = &pl->rules[pl->n_rules];
+		const char *pat = tm_priv_yaml_scalar(kn);
+
+		memset(r, 0, sizeof *r);
+		if (!pat)
+			return tm_priv_yaml_error(src, kn, err, TM_ERR_INVALID,
+						  "calibration.%s: keys are "
+						  "%s", key,
+						  by_op ? "op names"
+							: "tensor names or "
+							  "globs");
+		if (by_op && tm_op_from_name(pat, &r->op)) {
+			const char *names[TM_OP_COUNT];
+			size_t nn = 0;
+			const char *sugg;
+
+			for (int o = 1; o < TM_OP_COUNT; o++)
+				names[nn++] = tm_op_name((tm_op)o);
+			sugg = tm_priv_suggest(pat, names, nn);
+			return tm_priv_yaml_error(src, kn, err, TM_ERR_INVALID,
+						  "calibration.ops: '%s' is not "
+						  "an op%s%s%s", pat,
+						  sugg ? "; did you mean '" : "",
+						  sugg ? sugg : "",
+						  sugg ? "'?" : "");
+		}
+		if (vn->type != YAML_MAPPING_NODE)
+			return tm_priv_yaml_error(src, vn, err, TM_ERR_INVALID,
+						  "calibration.%s.%s: expected "
+						  "{observer: NAME, ...}, got %s",
+						  key, pat,
+						  tm_priv_yaml_kind(vn));
+		r->pattern = tm_priv_strdup(pat, err);
+		if (!r->pattern)
+			return TM_ERR_NOMEM;
+		r->by_op = by_op;
+		tm_priv_yaml_where(src, kn, &r->file, &r->line, &r->col);
+		pl->n_rules++;
+		/* Without observer:, a rule tunes the default observer. */
+		st = parse_observer(src, reg, vn, skip_rule,
+				    pl->observer.plugin->name, &r->observer,
+				    err);
+		if (st)
+			return st;
+	}
+	return TM_OK;
+}
+
 static tm_status
 parse_calibration(const tm_yaml_src *src, const tm_registry *reg,
 		  yaml_node_t *root, tm_pipeline *pl, tm_error *err)
 {
 	static const char *const skip_calib[] = { "data", "observer", "batch",
-						  "tensors", "preprocess",
+						  "tensors", "ops", "preprocess",
 						  NULL };
-	static const char *const skip_rule[] = { "observer", NULL };
 	yaml_node_t *cal = tm_priv_yaml_get(src->doc, root, "calibration");
-	yaml_node_t *data, *batch, *tensors, *pp;
+	yaml_node_t *data, *batch, *pp;
 	tm_status st;
 
 	if (!cal)
@@ -903,51 +982,10 @@ parse_calibration(const tm_yaml_src *src, const tm_registry *reg,
 	if (st)
 		return st;
 
-	tensors = tm_priv_yaml_get(src->doc, cal, "tensors");
-	if (!tensors)
-		return TM_OK;
-	if (tensors->type != YAML_MAPPING_NODE)
-		return tm_priv_yaml_error(src, tensors, err, TM_ERR_INVALID,
-					  "calibration.tensors: expected a map "
-					  "of tensor name (or glob) to "
-					  "{observer: ...}, got %s",
-					  tm_priv_yaml_kind(tensors));
-	pl->n_rules = 0;
-	pl->rules = calloc((size_t)(tensors->data.mapping.pairs.top -
-				    tensors->data.mapping.pairs.start) + 1,
-			   sizeof *pl->rules);
-	if (!pl->rules)
-		return tm_error_set(err, TM_ERR_NOMEM, "out of memory");
-	for (yaml_node_pair_t *p = tensors->data.mapping.pairs.start;
-	     p < tensors->data.mapping.pairs.top; p++) {
-		yaml_node_t *kn = yaml_document_get_node(src->doc, p->key);
-		yaml_node_t *vn = yaml_document_get_node(src->doc, p->value);
-		tm_tensor_rule *r = &pl->rules[pl->n_rules];
-		const char *pat = tm_priv_yaml_scalar(kn);
-
-		if (!pat)
-			return tm_priv_yaml_error(src, kn, err, TM_ERR_INVALID,
-						  "calibration.tensors: keys "
-						  "are tensor names or globs");
-		if (vn->type != YAML_MAPPING_NODE)
-			return tm_priv_yaml_error(src, vn, err, TM_ERR_INVALID,
-						  "calibration.tensors.%s: "
-						  "expected {observer: NAME, "
-						  "...}, got %s", pat,
-						  tm_priv_yaml_kind(vn));
-		r->pattern = tm_priv_strdup(pat, err);
-		if (!r->pattern)
-			return TM_ERR_NOMEM;
-		tm_priv_yaml_where(src, kn, &r->file, &r->line, &r->col);
-		pl->n_rules++;
-		/* Without observer:, a rule tunes the default observer. */
-		st = parse_observer(src, reg, vn, skip_rule,
-				    pl->observer.plugin->name, &r->observer,
-				    err);
-		if (st)
-			return st;
-	}
-	return TM_OK;
+	st = parse_rules(src, reg, cal, "tensors", pl, err);
+	if (!st)
+		st = parse_rules(src, reg, cal, "ops", pl, err);
+	return st;
 }
 
 static tm_status
@@ -1128,14 +1166,55 @@ out:
 	return TM_OK;
 }
 
-const tm_stage *
-tm_priv_observer_for(const tm_pipeline *pl, const char *tensor)
+int
+tm_priv_op_reads(const tm_model *m, tm_op op, size_t t)
+{
+	for (size_t k = 0; k < m->n_nodes; k++) {
+		const tm_node *nd = m->nodes[k];
+
+		if (nd->op != op)
+			continue;
+		for (size_t i = 0; i < nd->n_inputs; i++)
+			if (nd->inputs[i] == t)
+				return 1;
+	}
+	return 0;
+}
+
+/* The tensors rule for a tensor name: exact name first, then the first
+ * matching glob in file order; NULL when none. */
+static const tm_stage *
+rule_by_name(const tm_pipeline *pl, const char *tensor)
 {
 	for (size_t i = 0; i < pl->n_rules; i++)
-		if (strcmp(pl->rules[i].pattern, tensor) == 0)
+		if (!pl->rules[i].by_op &&
+		    strcmp(pl->rules[i].pattern, tensor) == 0)
 			return &pl->rules[i].observer;
 	for (size_t i = 0; i < pl->n_rules; i++)
-		if (fnmatch(pl->rules[i].pattern, tensor, 0) == 0)
+		if (!pl->rules[i].by_op &&
+		    fnmatch(pl->rules[i].pattern, tensor, 0) == 0)
+			return &pl->rules[i].observer;
+	return NULL;
+}
+
+const tm_stage *
+tm_priv_observer_by_name(const tm_pipeline *pl, const char *tensor)
+{
+	const tm_stage *s = rule_by_name(pl, tensor);
+
+	return s ? s : &pl->observer;
+}
+
+const tm_stage *
+tm_priv_observer_for(const tm_pipeline *pl, const tm_model *m, size_t t)
+{
+	const tm_stage *s = rule_by_name(pl, m->tensors[t]->name);
+
+	if (s)
+		return s;
+	for (size_t i = 0; i < pl->n_rules; i++)
+		if (pl->rules[i].by_op &&
+		    tm_priv_op_reads(m, pl->rules[i].op, t))
 			return &pl->rules[i].observer;
 	return &pl->observer;
 }

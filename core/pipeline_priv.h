@@ -17,8 +17,12 @@ typedef struct tm_stage {
 } tm_stage;
 
 /* calibration.tensors: a tensor name or glob and the observer for it. */
+/* calibration.tensors (a name or glob) and calibration.ops (the inputs
+ * of every node of an op type) choose another observer. */
 typedef struct tm_tensor_rule {
-	char *pattern;
+	char *pattern;			/* name or glob; the op's name */
+	int by_op;			/* from calibration.ops */
+	tm_op op;			/* with by_op */
 	const char *file;		/* the pipeline, or "--set" */
 	unsigned line, col;		/* of the pattern */
 	tm_stage observer;
@@ -88,10 +92,17 @@ TM_API tm_status tm_pipeline_load(const char *path,
 					tm_pipeline **out, tm_error *err);
 TM_API void tm_pipeline_free(tm_pipeline *pl);
 
-/* The stage that observes tensor name: the rule naming it exactly, else
- * the first rule whose glob matches (fnmatch, in file order), else the
- * default. */
+/* The stage that observes tensor t of m: the tensors rule naming it
+ * exactly, else the first tensors glob that matches (fnmatch, in file
+ * order), else the first ops rule whose op reads it, else the default. */
 TM_PRIV const tm_stage *tm_priv_observer_for(const tm_pipeline *pl,
-						      const char *tensor);
+					     const tm_model *m, size_t t);
+
+/* The same without a model: tensors rules only (ops rules need one). */
+TM_PRIV const tm_stage *tm_priv_observer_by_name(const tm_pipeline *pl,
+						 const char *tensor);
+
+/* 1 when a node of op reads tensor t. */
+TM_PRIV int tm_priv_op_reads(const tm_model *m, tm_op op, size_t t);
 
 #endif

@@ -106,6 +106,37 @@ tm_quant_affine(double lo, double hi, double *scale, int32_t *zero_point,
 	return TM_OK;
 }
 
+tm_status
+tm_quant_affine_symmetric(double lo, double hi, double *scale,
+			  int32_t *zero_point, tm_error *err)
+{
+	double t, s;
+
+	if (!isfinite(lo) || !isfinite(hi))
+		return tm_error_set(err, TM_ERR_NUMERIC,
+				    "activation range [%.17g, %.17g] is not "
+				    "finite", lo, hi);
+	if (lo > hi)
+		return tm_error_set(err, TM_ERR_INVALID,
+				    "activation range [%.17g, %.17g] has "
+				    "min > max", lo, hi);
+	t = fabs(lo) > fabs(hi) ? fabs(lo) : fabs(hi);
+	*zero_point = 0;
+	if (t == 0.0) {
+		*scale = 1.0;
+		return TM_OK;
+	}
+	/* Like the weights: -t..t onto -127..127, zero point 0. */
+	s = t / 127.0;
+	if (s > (double)FLT_MAX || s < (double)FLT_MIN)
+		return tm_error_set(err, TM_ERR_NUMERIC,
+				    "activation range [%.17g, %.17g] gives "
+				    "scale %.17g, outside float32's normal "
+				    "range", lo, hi, s);
+	*scale = s;
+	return TM_OK;
+}
+
 double
 tm_quant_weight_scale(const float *w, size_t n)
 {

@@ -43,8 +43,11 @@ quantize_activation(tm_tensor *t, const tm_node *producer, tm_error *err)
 		return tm_error_set(err, TM_ERR_INVALID,
 				    "tensor '%s' has no range: calibrate "
 				    "before quantizing", t->name);
-	st = tm_quant_affine(t->lo, t->hi, &t->q.scale, &t->q.zero_point,
-			     err);
+	st = t->symmetric_range
+		     ? tm_quant_affine_symmetric(t->lo, t->hi, &t->q.scale,
+						 &t->q.zero_point, err)
+		     : tm_quant_affine(t->lo, t->hi, &t->q.scale,
+				       &t->q.zero_point, err);
 	if (st) {
 		tm_error_prefix(err, "tensor '%s'", t->name);
 		return st;

@@ -10,6 +10,7 @@ UNIT_TESTS = \
 	tests/unit/test_loader \
 	tests/unit/test_model \
 	tests/unit/test_npy \
+	tests/unit/test_observers \
 	tests/unit/test_ops \
 	tests/unit/test_params \
 	tests/unit/test_pipeline \
@@ -26,6 +27,10 @@ tests_unit_test_calib_LDADD = $(TEST_LDADD)
 tests_unit_test_cnn_SOURCES = tests/unit/test_cnn.c tests/unit/runner.c tests/unit/runner.h
 tests_unit_test_cnn_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_unit_test_cnn_LDADD = $(TEST_LDADD)
+
+tests_unit_test_observers_SOURCES = tests/unit/test_observers.c tests/unit/runner.c tests/unit/runner.h
+tests_unit_test_observers_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_unit_test_observers_LDADD = $(TEST_LDADD)
 
 tests_unit_test_ops_SOURCES = tests/unit/test_ops.c tests/unit/runner.c tests/unit/runner.h
 tests_unit_test_ops_CPPFLAGS = $(TEST_CPPFLAGS)

@@ -320,20 +320,20 @@ test_rules(void)
 	CHECK_STR(pl->rules[4].file, pl->file);
 
 	/* An exact name beats a glob that comes first. */
-	CU_ASSERT_PTR_EQUAL(tm_priv_observer_for(pl, "fc1"),
+	CU_ASSERT_PTR_EQUAL(tm_priv_observer_by_name(pl, "fc1"),
 			    &pl->rules[1].observer);
-	CU_ASSERT_PTR_EQUAL(tm_priv_observer_for(pl, "fc2"),
+	CU_ASSERT_PTR_EQUAL(tm_priv_observer_by_name(pl, "fc2"),
 			    &pl->rules[0].observer);
 	/* Among globs, the first in the file wins. */
-	CU_ASSERT_PTR_EQUAL(tm_priv_observer_for(pl, "h1"),
+	CU_ASSERT_PTR_EQUAL(tm_priv_observer_by_name(pl, "h1"),
 			    &pl->rules[2].observer);
-	CU_ASSERT_PTR_EQUAL(tm_priv_observer_for(pl, "h10"),
+	CU_ASSERT_PTR_EQUAL(tm_priv_observer_by_name(pl, "h10"),
 			    &pl->rules[3].observer);
-	CU_ASSERT_PTR_EQUAL(tm_priv_observer_for(pl, "out"),
+	CU_ASSERT_PTR_EQUAL(tm_priv_observer_by_name(pl, "out"),
 			    &pl->rules[4].observer);
 	/* Nothing matches: the section's observer. */
-	CU_ASSERT_PTR_EQUAL(tm_priv_observer_for(pl, "input"), &pl->observer);
-	CU_ASSERT_PTR_EQUAL(tm_priv_observer_for(pl, "FC1"), &pl->observer);
+	CU_ASSERT_PTR_EQUAL(tm_priv_observer_by_name(pl, "input"), &pl->observer);
+	CU_ASSERT_PTR_EQUAL(tm_priv_observer_by_name(pl, "FC1"), &pl->observer);
 	tm_pipeline_free(pl);
 }
 
@@ -432,7 +432,7 @@ test_override_new_sections(void)
 	if (pl->n_rules == 1) {
 		CHECK_STR(pl->rules[0].pattern, "fc1");
 		CHECK_STR(plugin_name(&pl->rules[0].observer), "twin");
-		CU_ASSERT_PTR_EQUAL(tm_priv_observer_for(pl, "fc1"),
+		CU_ASSERT_PTR_EQUAL(tm_priv_observer_by_name(pl, "fc1"),
 				    &pl->rules[0].observer);
 	}
 	tm_pipeline_free(pl);
@@ -510,7 +510,7 @@ test_override_errors(void)
 		   "and 65536");
 	EXPECT_ERR(text, badkey, TM_ERR_INVALID,
 		   "--set: unknown key 'bach' in calibration; did you mean "
-		   "'batch'? (valid: data, observer, batch, tensors, "
+		   "'batch'? (valid: data, observer, batch, tensors, ops, "
 		   "preprocess)");
 	EXPECT_ERR(text, badparam, TM_ERR_INVALID,
 		   "--set: unknown key 'prefx' for emitter 'c_header'; did you "
@@ -648,7 +648,7 @@ test_calibration_errors(void)
 	EXPECT_ERR(HEAD "calibration:\n  bach: 8\n  data: c.npy\n", NULL,
 		   TM_ERR_INVALID,
 		   ":8:3: unknown key 'bach' in calibration; did you mean "
-		   "'batch'? (valid: data, observer, batch, tensors, "
+		   "'batch'? (valid: data, observer, batch, tensors, ops, "
 		   "preprocess)");
 	EXPECT_ERR(HEAD "calibration:\n  data: c.npy\n  data: d.npy\n", NULL,
 		   TM_ERR_INVALID,

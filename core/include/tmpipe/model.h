@@ -121,6 +121,8 @@ typedef struct tm_tensor {
 	int fixed_range;		/* set by the op (sigmoid output):
 					 * not observed */
 	char *observer;			/* name of the observer used, or NULL */
+	int symmetric_range;		/* the observer's range is (-t, t) by
+					 * construction: zero point 0 */
 
 	/* Quantization (set by the core's quantize pass). */
 	tm_qparams q;

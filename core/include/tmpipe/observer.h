@@ -77,7 +77,15 @@ typedef struct tm_observer_ops {
 	 * after the first run on one state, in batch order. */
 	void *(*clone)(const void *state, tm_error *err);
 
-	void *reserved[3];
+	/* Optional (added in plugin ABI 1.0 in the slot of reserved[1]).
+	 * 1 when the range finish returns is symmetric by construction
+	 * (-t, t), e.g. entropy calibration: the tensor is then quantized
+	 * on the grid -127..127 with zero point 0 (QUANT.md: an asymmetric
+	 * zero point for a symmetric range is -1 or 0 by accident). NULL
+	 * op or 0: the range is quantized as any other, asymmetric. */
+	int (*symmetric)(const void *state);
+
+	void *reserved[2];
 } tm_observer_ops;
 
 #ifdef __cplusplus

@@ -28,6 +28,14 @@ extern "C" {
 TM_API tm_status tm_quant_affine(double lo, double hi, double *scale,
 				 int32_t *zero_point, tm_error *err);
 
+/* Activation parameters for a range that is symmetric by construction
+ * (an observer that says so): scale = max(|lo|, |hi|) / 127 (1 when 0),
+ * zero point 0, values on the grid -127..127. Deterministic where the
+ * asymmetric formula would give -1 or 0 by accident (QUANT.md). */
+TM_API tm_status tm_quant_affine_symmetric(double lo, double hi,
+					   double *scale, int32_t *zero_point,
+					   tm_error *err);
+
 /* Symmetric weight scale max|w| / 127 (1 when all zero). */
 TM_API double tm_quant_weight_scale(const float *w, size_t n);
 /* q = clamp(lround(w * 127 / max|w|), -127, 127), computed as w / scale
