@@ -23,7 +23,7 @@
 #define DEFAULT_BATCH 64
 
 static const char *const top_keys[] = {
-	"tmpipe", "model", "transforms", "calibration", "emit",
+	"tmpipe", "model", "transforms", "calibration", "quantize", "emit",
 };
 static const char *const calib_keys[] = {
 	"data", "observer", "batch", "tensors", "ops", "preprocess",
@@ -988,6 +988,151 @@ parse_calibration(const tm_yaml_src *src, const tm_registry *reg,
 	return st;
 }
 
+/* "per_tensor" / "per_channel" at node; -1 with err set otherwise. */
+static int
+parse_granularity(const tm_yaml_src *src, yaml_node_t *node, const char *what,
+		  tm_error *err)
+{
+	const char *s = tm_priv_yaml_scalar(node);
+
+	if (s && strcmp(s, "per_channel") == 0)
+		return 1;
+	if (s && strcmp(s, "per_tensor") == 0)
+		return 0;
+	tm_priv_yaml_error(src, node, err, TM_ERR_INVALID,
+			   "%s: expected per_tensor or per_channel, got %s%s%s",
+			   what, s ? "'" : "", s ? s : tm_priv_yaml_kind(node),
+			   s ? "'" : "");
+	return -1;
+}
+
+static tm_status
+parse_quantize(const tm_yaml_src *src, yaml_node_t *root, tm_pipeline *pl,
+	       tm_error *err)
+{
+	static const char *const keys[] = { "weights", "layers" };
+	static const char *const rule_keys[] = { "weights" };
+	yaml_node_t *q = tm_priv_yaml_get(src->doc, root, "quantize");
+	yaml_node_t *w, *layers;
+	tm_status st;
+
+	if (!q)
+		return TM_OK;
+	if (q->type != YAML_MAPPING_NODE)
+		return tm_priv_yaml_error(src, q, err, TM_ERR_INVALID,
+					  "quantize: expected a map, got %s",
+					  tm_priv_yaml_kind(q));
+	st = check_keys(src, q, "quantize", keys, TM_ARRAY_LEN(keys), err);
+	if (st)
+		return st;
+	w = tm_priv_yaml_get(src->doc, q, "weights");
+	if (w) {
+		pl->weights_per_channel =
+			parse_granularity(src, w, "quantize.weights", err);
+		if (pl->weights_per_channel < 0)
+			return err->code;
+	}
+	layers = tm_priv_yaml_get(src->doc, q, "layers");
+	if (!layers)
+		return TM_OK;
+	if (layers->type != YAML_MAPPING_NODE)
+		return tm_priv_yaml_error(src, layers, err, TM_ERR_INVALID,
+					  "quantize.layers: expected a map of "
+					  "layer name (or glob) to {weights: "
+					  "...}, got %s",
+					  tm_priv_yaml_kind(layers));
+	pl->layer_rules = calloc((size_t)(layers->data.mapping.pairs.top -
+					  layers->data.mapping.pairs.start) +
+					 1,
+				 sizeof *pl->layer_rules);
+	if (!pl->layer_rules)
+		return tm_error_set(err, TM_ERR_NOMEM, "out of memory");
+	for (yaml_node_pair_t *p = layers->data.mapping.pairs.start;
+	     p < layers->data.mapping.pairs.top; p++) {
+		yaml_node_t *kn = yaml_document_get_node(src->doc, p->key);
+		yaml_node_t *vn = yaml_document_get_node(src->doc, p->value);
+		tm_layer_rule *r = &pl->layer_rules[pl->n_layer_rules];
+		const char *pat = tm_priv_yaml_scalar(kn);
+		yaml_node_t *g;
+
+		if (!pat)
+			return tm_priv_yaml_error(src, kn, err, TM_ERR_INVALID,
+						  "quantize.layers: keys are "
+						  "layer names or globs");
+		if (vn->type != YAML_MAPPING_NODE)
+			return tm_priv_yaml_error(src, vn, err, TM_ERR_INVALID,
+						  "quantize.layers.%s: expected "
+						  "{weights: per_channel}, got "
+						  "%s", pat,
+						  tm_priv_yaml_kind(vn));
+		st = check_keys(src, vn, "quantize.layers", rule_keys,
+				TM_ARRAY_LEN(rule_keys), err);
+		if (st)
+			return st;
+		g = tm_priv_yaml_get(src->doc, vn, "weights");
+		if (!g)
+			return tm_priv_yaml_error(src, vn, err, TM_ERR_INVALID,
+						  "quantize.layers.%s: missing "
+						  "'weights:'", pat);
+		r->per_channel = parse_granularity(src, g, "weights", err);
+		if (r->per_channel < 0)
+			return err->code;
+		r->pattern = tm_priv_strdup(pat, err);
+		if (!r->pattern)
+			return TM_ERR_NOMEM;
+		tm_priv_yaml_where(src, kn, &r->file, &r->line, &r->col);
+		pl->n_layer_rules++;
+	}
+	return TM_OK;
+}
+
+static int
+has_weights(const tm_node *n)
+{
+	return n->op == TM_OP_DENSE || n->op == TM_OP_CONV2D ||
+	       n->op == TM_OP_MATMUL;
+}
+
+/* The layers rule for a layer: exact name, else the first glob. */
+static const tm_layer_rule *
+layer_rule(const tm_pipeline *pl, const char *name)
+{
+	for (size_t r = 0; r < pl->n_layer_rules; r++)
+		if (strcmp(pl->layer_rules[r].pattern, name) == 0)
+			return &pl->layer_rules[r];
+	for (size_t r = 0; r < pl->n_layer_rules; r++)
+		if (fnmatch(pl->layer_rules[r].pattern, name, 0) == 0)
+			return &pl->layer_rules[r];
+	return NULL;
+}
+
+tm_status
+tm_priv_pipeline_per_channel(const tm_pipeline *pl, const tm_model *m,
+			     unsigned char *out, tm_error *err)
+{
+	for (size_t r = 0; r < pl->n_layer_rules; r++) {
+		const tm_layer_rule *lr = &pl->layer_rules[r];
+		int hit = 0;
+
+		for (size_t k = 0; k < m->n_nodes && !hit; k++)
+			hit = has_weights(m->nodes[k]) &&
+			      fnmatch(lr->pattern, m->nodes[k]->name, 0) == 0;
+		if (!hit)
+			return tm_error_set_at(err, TM_ERR_NOT_FOUND, lr->file,
+					       lr->line, lr->col,
+					       "quantize.layers: '%s' matches "
+					       "no layer with weights",
+					       lr->pattern);
+	}
+	for (size_t k = 0; k < m->n_nodes; k++) {
+		const tm_layer_rule *lr = layer_rule(pl, m->nodes[k]->name);
+
+		out[k] = (unsigned char)(lr ? lr->per_channel
+					    : pl->weights_per_channel);
+	}
+	return TM_OK;
+}
+
 static tm_status
 parse_version(const tm_yaml_src *src, yaml_node_t *root, tm_error *err)
 {
@@ -1044,6 +1189,9 @@ tm_pipeline_free(tm_pipeline *pl)
 		stage_fini(&pl->rules[i].observer);
 	}
 	free(pl->rules);
+	for (size_t i = 0; i < pl->n_layer_rules; i++)
+		free(pl->layer_rules[i].pattern);
+	free(pl->layer_rules);
 	for (size_t i = 0; i < pl->n_emitters; i++)
 		stage_fini(&pl->emitters[i]);
 	free(pl->emitters);
@@ -1143,6 +1291,8 @@ tm_pipeline_load(const char *path, const tm_registry *reg,
 				      &pl->n_transforms, err);
 	if (!st)
 		st = parse_calibration(&src, reg, root, pl, err);
+	if (!st)
+		st = parse_quantize(&src, root, pl, err);
 	if (!st)
 		st = parse_stage_list(&src, reg, root, "emit",
 				      TM_PLUGIN_EMITTER, &pl->emitters,

@@ -57,6 +57,15 @@ typedef struct tm_calib_source {
 	tm_preprocess pre;
 } tm_calib_source;
 
+/* quantize.layers: weights per channel or per tensor for the layers a
+ * name or glob matches. */
+typedef struct tm_layer_rule {
+	char *pattern;
+	const char *file;		/* the pipeline, or "--set" */
+	unsigned line, col;
+	int per_channel;
+} tm_layer_rule;
+
 typedef struct tm_pipeline {
 	char *file;			/* as given */
 	char *basedir;			/* relative paths resolve here */
@@ -79,6 +88,9 @@ typedef struct tm_pipeline {
 	tm_stage observer;		/* the default */
 	tm_tensor_rule *rules;
 	size_t n_rules;
+	int weights_per_channel;	/* quantize.weights */
+	tm_layer_rule *layer_rules;	/* quantize.layers */
+	size_t n_layer_rules;
 	tm_stage *emitters;
 	size_t n_emitters;
 } tm_pipeline;
@@ -97,6 +109,15 @@ TM_API void tm_pipeline_free(tm_pipeline *pl);
  * order), else the first ops rule whose op reads it, else the default. */
 TM_PRIV const tm_stage *tm_priv_observer_for(const tm_pipeline *pl,
 					     const tm_model *m, size_t t);
+
+/* Per node of m (a finalized model), 1 when its weights are quantized
+ * per channel: the exact layers rule, else the first matching glob, else
+ * quantize.weights. A layers rule that matches no layer with weights is
+ * an error at its line. */
+TM_PRIV tm_status tm_priv_pipeline_per_channel(const tm_pipeline *pl,
+					       const tm_model *m,
+					       unsigned char *out,
+					       tm_error *err);
 
 /* The same without a model: tensors rules only (ops rules need one). */
 TM_PRIV const tm_stage *tm_priv_observer_by_name(const tm_pipeline *pl,

@@ -75,16 +75,68 @@ sole_consumer(const tm_model *m, size_t t)
 	return found;
 }
 
+/* Per-channel scales for weights [C, ...] along axis 0, or one scale;
+ * each from max|w| / 127 of its slice (QUANT.md). The q params of w and
+ * of b (bias scale s_in * s_w[c]) are set to match. */
 static tm_status
-quantize_dense(tm_model *m, tm_node *n, tm_error *err)
+quantize_weights(tm_tensor *w, int per_channel, double **scales_out,
+		 size_t *n_out, tm_error *err)
+{
+	size_t nw = tm_tensor_numel(w);
+	size_t nc = per_channel ? (size_t)w->shape[0] : 1;
+	size_t per = nw / nc;
+	double *sc = calloc(nc, sizeof *sc);
+
+	free(w->q8);
+	w->q8 = malloc(nw ? nw : 1);
+	if (!sc || !w->q8) {
+		free(sc);
+		return tm_error_set(err, TM_ERR_NOMEM, "out of memory");
+	}
+	for (size_t c = 0; c < nc; c++) {
+		sc[c] = tm_quant_weight_scale(w->data + c * per, per);
+		tm_quant_weights(w->data + c * per, per, sc[c],
+				 w->q8 + c * per);
+	}
+	free(w->q.scales);
+	free(w->q.zero_points);
+	w->q.scales = NULL;
+	w->q.zero_points = NULL;
+	w->q.zero_point = 0;
+	w->q.n_channels = 0;
+	w->dtype = TM_DTYPE_I8;
+	if (per_channel) {
+		w->q.scheme = TM_QSCHEME_PER_CHANNEL;
+		w->q.axis = 0;
+		w->q.n_channels = nc;
+		w->q.scales = malloc(nc * sizeof *w->q.scales);
+		w->q.zero_points = calloc(nc, sizeof *w->q.zero_points);
+		if (!w->q.scales || !w->q.zero_points) {
+			free(sc);
+			return tm_error_set(err, TM_ERR_NOMEM,
+					    "out of memory");
+		}
+		memcpy(w->q.scales, sc, nc * sizeof *sc);
+		w->q.scale = 0.0;
+	} else {
+		w->q.scheme = TM_QSCHEME_PER_TENSOR;
+		w->q.scale = sc[0];
+	}
+	*scales_out = sc;
+	*n_out = nc;
+	return TM_OK;
+}
+
+static tm_status
+quantize_dense(tm_model *m, tm_node *n, int per_channel, tm_error *err)
 {
 	tm_tensor *x = m->tensors[n->inputs[0]];
 	tm_tensor *w = m->tensors[n->inputs[1]];
 	tm_tensor *b = n->n_inputs > 2 ? m->tensors[n->inputs[2]] : NULL;
 	tm_node *next = sole_consumer(m, n->outputs[0]);
-	size_t nw = tm_tensor_numel(w);
+	double *s_w = NULL;
+	size_t nc = 0, out = (size_t)w->shape[0];
 	tm_tensor *y;
-	double s_w, ratio;
 	tm_status st;
 
 	/* A ReLU that alone consumes the output folds into the clamp: the
@@ -93,56 +145,58 @@ quantize_dense(tm_model *m, tm_node *n, tm_error *err)
 	n->requant_out = n->fused_relu ? next->outputs[0] : n->outputs[0];
 	y = m->tensors[n->requant_out];
 
-	s_w = tm_quant_weight_scale(w->data, nw);
-	free(w->q8);
-	w->q8 = malloc(nw);
-	if (!w->q8)
-		return tm_error_set(err, TM_ERR_NOMEM, "out of memory");
-	tm_quant_weights(w->data, nw, s_w, w->q8);
-	w->q.scheme = TM_QSCHEME_PER_TENSOR;
-	w->q.scale = s_w;
-	w->q.zero_point = 0;
-	w->dtype = TM_DTYPE_I8;
-
+	st = quantize_weights(w, per_channel, &s_w, &nc, err);
+	if (st)
+		return st;
 	if (b) {
-		size_t nb = tm_tensor_numel(b);
-
 		free(b->q32);
-		b->q32 = malloc(nb * sizeof *b->q32);
-		if (!b->q32)
-			return tm_error_set(err, TM_ERR_NOMEM,
-					    "out of memory");
-		st = tm_quant_bias(b->data, nb, x->q.scale, s_w, b->q32, err);
+		b->q32 = malloc(out * sizeof *b->q32);
+		if (!b->q32) {
+			st = tm_error_set(err, TM_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		/* Bias scale s_in * s_w, per channel with the weights. */
+		for (size_t c = 0; c < nc && !st; c++) {
+			size_t from = nc == 1 ? 0 : c, len = nc == 1 ? out : 1;
+
+			st = tm_quant_bias(b->data + from, len, x->q.scale,
+					   s_w[c], b->q32 + from, err);
+		}
 		if (st) {
 			tm_error_prefix(err, "%s: bias '%s'", n->name,
 					b->name);
-			return st;
+			goto out;
 		}
-		b->q.scheme = TM_QSCHEME_PER_TENSOR;
-		b->q.scale = x->q.scale * s_w;
+		b->q.scheme = w->q.scheme;
+		b->q.scale = nc == 1 ? x->q.scale * s_w[0] : 0.0;
 		b->q.zero_point = 0;
 		b->dtype = TM_DTYPE_I32;
 	}
 
 	free(n->multiplier);
 	free(n->shift);
-	n->n_requant = 1;
-	n->multiplier = malloc(sizeof *n->multiplier);
-	n->shift = malloc(sizeof *n->shift);
-	if (!n->multiplier || !n->shift)
-		return tm_error_set(err, TM_ERR_NOMEM, "out of memory");
-	ratio = x->q.scale * s_w / y->q.scale;
-	st = tm_quantize_multiplier(ratio, &n->multiplier[0], &n->shift[0],
-				    err);
+	n->n_requant = nc;
+	n->multiplier = malloc(nc * sizeof *n->multiplier);
+	n->shift = malloc(nc * sizeof *n->shift);
+	if (!n->multiplier || !n->shift) {
+		st = tm_error_set(err, TM_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t c = 0; c < nc && !st; c++)
+		st = tm_quantize_multiplier(x->q.scale * s_w[c] / y->q.scale,
+					    &n->multiplier[c], &n->shift[c],
+					    err);
 	if (st) {
 		tm_error_prefix(err, "%s: requantizer", n->name);
-		return st;
+		goto out;
 	}
 	n->act_min = n->fused_relu ? y->q.zero_point : TM_QMIN;
 	if (n->act_min < TM_QMIN)
 		n->act_min = TM_QMIN;
 	n->act_max = TM_QMAX;
-	return TM_OK;
+out:
+	free(s_w);
+	return st;
 }
 
 /* 256-entry table: entry = clamp(lround(f(x) / s_out) + zp_out), with
@@ -172,7 +226,8 @@ build_sigmoid_lut(const tm_model *m, tm_node *n, tm_error *err)
 }
 
 tm_status
-tm_priv_quantize(tm_model *m, tm_error *err)
+tm_priv_quantize(tm_model *m, const unsigned char *per_channel,
+		 tm_error *err)
 {
 	tm_status st;
 
@@ -196,7 +251,8 @@ tm_priv_quantize(tm_model *m, tm_error *err)
 
 		switch (n->op) {
 		case TM_OP_DENSE:
-			st = quantize_dense(m, n, err);
+			st = quantize_dense(m, n,
+					    per_channel && per_channel[k], err);
 			break;
 		case TM_OP_SIGMOID:
 			st = build_sigmoid_lut(m, n, err);

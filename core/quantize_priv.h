@@ -8,7 +8,11 @@
 
 #include "util_priv.h"
 
-/* Every activation tensor must have a range (calibrated or fixed). */
-TM_PRIV tm_status tm_priv_quantize(tm_model *m, tm_error *err);
+/* Every activation tensor must have a range (calibrated or fixed).
+ * per_channel (one flag per node, or NULL for none) asks for weights
+ * quantized per output channel (axis 0) instead of per tensor. */
+TM_PRIV tm_status tm_priv_quantize(tm_model *m,
+				   const unsigned char *per_channel,
+				   tm_error *err);
 
 #endif

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <tmpipe/plugin.h>
@@ -104,7 +105,16 @@ tm_pipeline_run(const tm_pipeline *pl, tm_stage_hook hook, void *user,
 		stage_done(hook, user, sum, "calibration", t0);
 
 		t0 = tm_priv_now();
-		st = tm_priv_quantize(m, err);
+		{
+			unsigned char *pc = calloc(m->n_nodes + 1, 1);
+
+			st = pc ? tm_priv_pipeline_per_channel(pl, m, pc, err)
+				: tm_error_set(err, TM_ERR_NOMEM,
+					       "out of memory");
+			if (!st)
+				st = tm_priv_quantize(m, pc, err);
+			free(pc);
+		}
 		if (st)
 			goto out;
 		stage_done(hook, user, sum, "quantize", t0);
