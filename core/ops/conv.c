@@ -8,27 +8,33 @@
 
 #include "ops_priv.h"
 
-/* r[ow] = row[ow * sw + off] where that is inside [0, W), else 0. The
- * inside columns are found once, so the copy loop has no test (and is a
- * memcpy at stride 1): the per-element bounds check was half the time of
- * a 3x3 convolution. */
+/* The output columns [lo, hi) whose input column ow * sw + off lies in
+ * [0, W): found once per kernel column, so the copy loop below has no
+ * test (the per-element bounds check was half the time of a 3x3
+ * convolution). */
 static void
-fill_row(float *r, const float *row, int64_t W, int64_t Wo, int64_t sw,
-	 int64_t off)
+inside_cols(int64_t W, int64_t Wo, int64_t sw, int64_t off, int64_t *lo_out,
+	    int64_t *hi_out)
 {
-	int64_t lo = 0, hi;
+	int64_t lo = off < 0 ? (-off + sw - 1) / sw : 0;
+	int64_t hi = W - 1 - off < 0 ? 0 : (W - 1 - off) / sw + 1;
 
-	/* first ow with ow * sw + off >= 0 */
-	if (off < 0)
-		lo = (-off + sw - 1) / sw;
-	/* one past the last ow with ow * sw + off <= W - 1 */
-	hi = W - 1 - off < 0 ? 0 : (W - 1 - off) / sw + 1;
 	if (lo > Wo)
 		lo = Wo;
 	if (hi > Wo)
 		hi = Wo;
 	if (hi < lo)
 		hi = lo;
+	*lo_out = lo;
+	*hi_out = hi;
+}
+
+/* r[ow] = row[ow * sw + off] on [lo, hi), 0 elsewhere (a memcpy at
+ * stride 1). */
+static void
+fill_row(float *r, const float *row, int64_t Wo, int64_t sw, int64_t off,
+	 int64_t lo, int64_t hi)
+{
 	memset(r, 0, (size_t)lo * sizeof *r);
 	if (sw == 1) {
 		memcpy(r + lo, row + lo + off, (size_t)(hi - lo) * sizeof *r);
@@ -57,6 +63,9 @@ im2col(const float *x, int64_t H, int64_t W, int64_t c0, int64_t cg,
 			for (int64_t j = 0; j < kw; j++) {
 				float *row = col + ((c * kh + i) * kw + j) *
 							   Ho * Wo;
+				int64_t lo, hi;
+
+				inside_cols(W, Wo, sw, j * dw - pl, &lo, &hi);
 
 				for (int64_t oh = 0; oh < Ho; oh++) {
 					int64_t ih = oh * sh - pt + i * dh;
@@ -67,8 +76,8 @@ im2col(const float *x, int64_t H, int64_t W, int64_t c0, int64_t cg,
 								     sizeof *r);
 						continue;
 					}
-					fill_row(r, xc + ih * W, W, Wo, sw,
-						 j * dw - pl);
+					fill_row(r, xc + ih * W, Wo, sw,
+						 j * dw - pl, lo, hi);
 				}
 			}
 		}
