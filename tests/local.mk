@@ -15,6 +15,7 @@ UNIT_TESTS = \
 	tests/unit/test_params \
 	tests/unit/test_pipeline \
 	tests/unit/test_quant \
+	tests/unit/test_quantize \
 	tests/unit/test_tmrt \
 	tests/unit/test_xor
 
@@ -63,6 +64,10 @@ tests_unit_test_pipeline_LDADD = $(TEST_LDADD)
 tests_unit_test_quant_SOURCES = tests/unit/test_quant.c tests/unit/runner.c tests/unit/runner.h
 tests_unit_test_quant_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_unit_test_quant_LDADD = $(TEST_LDADD)
+
+tests_unit_test_quantize_SOURCES = tests/unit/test_quantize.c tests/unit/runner.c tests/unit/runner.h
+tests_unit_test_quantize_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_unit_test_quantize_LDADD = runtime/libtmrt.la $(TEST_LDADD)
 
 tests_unit_test_tmrt_SOURCES = tests/unit/test_tmrt.c tests/unit/runner.c tests/unit/runner.h
 tests_unit_test_tmrt_CPPFLAGS = $(TEST_CPPFLAGS)

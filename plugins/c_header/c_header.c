@@ -193,14 +193,32 @@ put_dense(ctx *c, const tm_model *m, const tm_node *n)
 		n->fused_relu ? " (ReLU folded into the clamp)" : "");
 	put_define(c, "layer", n->name, "_IN_FEATURES", "%lld", in);
 	put_define(c, "layer", n->name, "_OUT_FEATURES", "%lld", out);
-	put_define(c, "layer", n->name, "_WEIGHT_SCALE", "%.9ef",
-		   (double)(float)w->q.scale);
+	if (w->q.scheme == TM_QSCHEME_PER_CHANNEL) {
+		const char *id = claim(c, "layer", n->name, 0,
+				       "_weight_scale");
+
+		if (id) {
+			fprintf(c->fp, "/* one weight scale per output channel "
+				"*/\nstatic const float %s[%zu] = {\n", id,
+				w->q.n_channels);
+			for (size_t k = 0; k < w->q.n_channels; k++)
+				fprintf(c->fp, "\t%.9ef%s\n",
+					(double)(float)w->q.scales[k],
+					k + 1 < w->q.n_channels ? "," : "");
+			fprintf(c->fp, "};\n");
+		}
+	} else {
+		put_define(c, "layer", n->name, "_WEIGHT_SCALE", "%.9ef",
+			   (double)(float)w->q.scale);
+	}
 	fprintf(c->fp, "/* int8, symmetric (zero point 0), [out][in] */\n");
 	put_array(c, "layer", n->name, "_weight", w->q8, 1,
 		  (size_t)(out * in));
 	if (b) {
-		fprintf(c->fp, "/* int32, scale = input scale * weight scale "
-			"*/\n");
+		fprintf(c->fp, "/* int32, scale = input scale * weight scale%s "
+			"*/\n", w->q.scheme == TM_QSCHEME_PER_CHANNEL
+					 ? " of its channel"
+					 : "");
 		put_array(c, "layer", n->name, "_bias", b->q32, 0,
 			  (size_t)out);
 	}
