@@ -458,9 +458,23 @@ copy_shape(tm_tensor *y, const tm_tensor *x)
 	memcpy(y->shape, x->shape, sizeof y->shape);
 }
 
+/* "axis 1 (dim 2 with the batch)": attribute axes count one sample's
+ * dimensions, PyTorch dims count the batch too. */
+static const char *
+axis_text(int64_t axis, char *buf, size_t size)
+{
+	if (axis >= 0)
+		snprintf(buf, size, "axis %lld (dim %lld with the batch)",
+			 (long long)axis, (long long)axis + 1);
+	else
+		snprintf(buf, size, "axis %lld", (long long)axis);
+	return buf;
+}
+
 static tm_status
 infer_elementwise(tm_model *m, tm_node *n, tm_error *err)
 {
+	char at[64];
 	tm_tensor *x, *y;
 	tm_status st = want_io(n, 1, 1, err);
 
@@ -487,11 +501,12 @@ infer_elementwise(tm_model *m, tm_node *n, tm_error *err)
 
 		if (x->ndim == 0 || a < 0 || a >= x->ndim)
 			return tm_error_set(err, TM_ERR_INVALID,
-					    "%s: softmax axis %lld is outside "
-					    "the %d dimensions of '%s'",
+					    "%s: softmax %s is outside the %d "
+					    "dimensions of one sample of '%s'",
 					    n->name,
-					    (long long)n->attrs.axis, x->ndim,
-					    x->name);
+					    axis_text(n->attrs.axis, at,
+						      sizeof at),
+					    x->ndim, x->name);
 		fix_range(y, 0.0f, 1.0f);
 		break;
 	}
@@ -761,6 +776,7 @@ shape_prod(const int64_t *shape, int from, int to)
 static tm_status
 infer_flatten(tm_model *m, tm_node *n, tm_error *err)
 {
+	char at[64];
 	tm_tensor *x, *y;
 	int64_t a;
 	tm_status st = want_io(n, 1, 1, err);
@@ -775,10 +791,11 @@ infer_flatten(tm_model *m, tm_node *n, tm_error *err)
 	a = n->attrs.axis < 0 ? n->attrs.axis + x->ndim : n->attrs.axis;
 	if (a < 0 || a > x->ndim)
 		return tm_error_set(err, TM_ERR_INVALID,
-				    "%s: flatten axis %lld is outside the %d "
-				    "dimensions of '%s'", n->name,
-				    (long long)n->attrs.axis, x->ndim,
-				    x->name);
+				    "%s: flatten %s is outside the %d "
+				    "dimensions of one sample of '%s'",
+				    n->name,
+				    axis_text(n->attrs.axis, at, sizeof at),
+				    x->ndim, x->name);
 	if (a == 0) {
 		y->ndim = 1;
 		y->shape[0] = shape_prod(x->shape, 0, x->ndim);
@@ -887,6 +904,7 @@ infer_add(tm_model *m, tm_node *n, tm_error *err)
 static tm_status
 infer_concat(tm_model *m, tm_node *n, tm_error *err)
 {
+	char at[64];
 	tm_tensor *x0, *y;
 	int64_t ax, sum = 0;
 	char xs[96], x0s[96];
@@ -900,10 +918,11 @@ infer_concat(tm_model *m, tm_node *n, tm_error *err)
 	ax = n->attrs.axis < 0 ? n->attrs.axis + x0->ndim : n->attrs.axis;
 	if (ax < 0 || ax >= x0->ndim)
 		return tm_error_set(err, TM_ERR_INVALID,
-				    "%s: concat axis %lld is outside the %d "
-				    "dimensions of '%s'", n->name,
-				    (long long)n->attrs.axis, x0->ndim,
-				    x0->name);
+				    "%s: concat %s is outside the %d "
+				    "dimensions of one sample of '%s'",
+				    n->name,
+				    axis_text(n->attrs.axis, at, sizeof at),
+				    x0->ndim, x0->name);
 	for (size_t i = 0; i < n->n_inputs; i++) {
 		tm_tensor *x = m->tensors[n->inputs[i]];
 		int same = x->ndim == x0->ndim;

@@ -1086,11 +1086,12 @@ parse_quantize(const tm_yaml_src *src, yaml_node_t *root, tm_pipeline *pl,
 	return TM_OK;
 }
 
+/* Layers whose weights the quantize pass quantizes (dense so far; conv2d
+ * and matmul join with the integer runtime's kernels). */
 static int
 has_weights(const tm_node *n)
 {
-	return n->op == TM_OP_DENSE || n->op == TM_OP_CONV2D ||
-	       n->op == TM_OP_MATMUL;
+	return n->op == TM_OP_DENSE;
 }
 
 /* The layers rule for a layer: exact name, else the first glob. */
@@ -1297,6 +1298,14 @@ tm_pipeline_load(const char *path, const tm_registry *reg,
 		st = parse_stage_list(&src, reg, root, "emit",
 				      TM_PLUGIN_EMITTER, &pl->emitters,
 				      &pl->n_emitters, err);
+	if (!st && !pl->has_calibration &&
+	    tm_priv_yaml_get(&doc, root, "quantize"))
+		st = tm_priv_yaml_error(&src,
+					key_node(&doc, root, "quantize"), err,
+					TM_ERR_INVALID,
+					"quantize needs a calibration section: "
+					"activation ranges come from "
+					"calibration data");
 	if (!st && pl->n_emitters && !pl->has_calibration)
 		st = tm_priv_yaml_error(&src, key_node(&doc, root, "emit"),
 					err, TM_ERR_INVALID,

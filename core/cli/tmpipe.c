@@ -257,14 +257,14 @@ cmd_plugins(cli *c, const char *name)
 			print_param(sp, 2);
 		goto out;
 	}
-	printf("%-12s %-10s %-8s %s\n", "NAME", "KIND", "VERSION", "FILE");
+	printf("%-14s %-10s %-8s %s\n", "NAME", "KIND", "VERSION", "FILE");
 	for (size_t i = 0; i < r->n; i++) {
 		const tm_plugin *p = r->v[i];
 
 		if (!p->desc || p->shadowed_by ||
 		    (kind && p->desc->kind != kind))
 			continue;
-		printf("%-12s %-10s %-8s %s%s\n", p->name,
+		printf("%-14s %-10s %-8s %s%s\n", p->name,
 		       tm_plugin_kind_name(p->desc->kind), p->desc->version,
 		       p->path, p->duplicate ? " (duplicate: unusable)" : "");
 	}

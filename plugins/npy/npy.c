@@ -12,9 +12,8 @@
  * layers need no file names at all. Attributes go onto the node; the core
  * checks shapes when it finalizes the model.
  *
- * add and concat read several tensors: "inputs: a, b" (names separated
- * by commas or blanks; quote it inside a flow map: {inputs: "a, b"}). The
- * parameter schema has no list of strings, so inputs is one string. */
+ * add and concat read several tensors: inputs: [a, b] (an item may also
+ * hold several names separated by commas or blanks: "a, b"). */
 #define _POSIX_C_SOURCE 200809L	/* access() under -std=c99 */
 
 #include <errno.h>

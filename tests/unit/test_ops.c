@@ -718,8 +718,8 @@ static void
 test_bad_softmax_axis(void)
 {
 	expect_bad(TM_OP_SOFTMAX, 3, s345, 0, 0, NULL, axis_3,
-		   "softmax: softmax axis 3 is outside the 3 dimensions of "
-		   "'x'");
+		   "softmax: softmax axis 3 (dim 4 with the batch) is outside "
+		   "the 3 dimensions of one sample of 'x'");
 }
 
 #define TABLE_CASE(c) { #c, test_##c },

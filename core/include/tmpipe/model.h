@@ -118,7 +118,8 @@ typedef struct tm_tensor {
 	/* Calibration (activations). */
 	int has_range;
 	float lo, hi;			/* observed clipping range */
-	int fixed_range;		/* set by the op (sigmoid output):
+	int fixed_range;		/* set by the op (sigmoid, tanh and
+					 * softmax outputs):
 					 * not observed */
 	char *observer;			/* name of the observer used, or NULL */
 	int symmetric_range;		/* the observer's range is (-t, t) by

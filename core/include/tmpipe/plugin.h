@@ -4,7 +4,7 @@
  * tmpipe_plugin_init, returning a const descriptor. Write it with
  * TM_PLUGIN_DEFINE:
  *
- *	static const tm_param_spec params[] = { ..., { NULL } };
+ *	static const tm_param_spec params[] = { ..., TM_PARAM_END };
  *	static const tm_observer_ops ops = { .create = ..., ... };
  *	TM_PLUGIN_DEFINE(TM_PLUGIN_OBSERVER, "myobs", "1.0",
  *			 "one line about it", params, &ops)
