@@ -128,4 +128,5 @@ AM_TESTS_ENVIRONMENT = \
 
 EXTRA_DIST += $(E2E_TESTS) tests/e2e/lib.sh tests/e2e/xor_model.h.golden
 EXTRA_DIST += tests/data tests/gen/npy_fixtures.py tests/gen/ops_ref.py \
+	tests/gen/observers_ref.py \
 	tests/gen/cnn_ref.py
