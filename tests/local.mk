@@ -107,7 +107,8 @@ E2E_TESTS = \
 	tests/e2e/bad_pipelines.test \
 	tests/e2e/symbols.test \
 	tests/e2e/manpage.test \
-	tests/e2e/cnn.test
+	tests/e2e/cnn.test \
+	tests/e2e/tinymind.test
 
 TESTS = $(UNIT_TESTS) $(E2E_TESTS)
 TEST_EXTENSIONS = .test
@@ -126,7 +127,8 @@ AM_TESTS_ENVIRONMENT = \
 # Valgrind or a sanitizer runner can be put in front of every unit test:
 #   make check LOG_COMPILER='libtool --mode=execute valgrind --error-exitcode=1 -q'
 
-EXTRA_DIST += $(E2E_TESTS) tests/e2e/lib.sh tests/e2e/xor_model.h.golden
+EXTRA_DIST += $(E2E_TESTS) tests/e2e/lib.sh tests/e2e/xor_model.h.golden \
+	tests/e2e/xor_weights.hpp.golden
 EXTRA_DIST += tests/data tests/gen/npy_fixtures.py tests/gen/ops_ref.py \
 	tests/gen/observers_ref.py \
 	tests/gen/cnn_ref.py
