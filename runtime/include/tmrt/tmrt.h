@@ -4,34 +4,6 @@
  * (scales, multipliers) was turned into integers on the host by tmpipe.
  * Naming and parameter bundles follow TFLite Micro and CMSIS-NN
  * (tmrt_<op>_<dtype>); the fixed-point arithmetic is gemmlowp's.
- *
- * Layout. Images are NHWC: element (n, h, w, c) of a tensor of dims
- * (N, H, W, C) is at ((n * H + h) * W + w) * C + c, channels innermost,
- * as in TFLite and CMSIS-NN. tmpipe's model (and its float reference)
- * is ONNX's NCHW, one sample CHW; the emitter converts: activations
- * CHW -> HWC, conv weights OIHW -> OHWI, depthwise weights
- * [C*mult][1][kh][kw] -> [kh][kw][C*mult], and every axis it passes a
- * kernel (concat, softmax, add broadcasting) counted in NHWC.
- *
- * Common rules of every kernel:
- * - Quantization is TFLite's int8 scheme: real = scale * (q - zp),
- *   weights symmetric (zp 0), bias int32 at s_in * s_w. A requantizer
- *   is (multiplier, shift) for the real factor multiplier * 2^-31 *
- *   2^-shift, shift > 0 = right (tmpipe's sign, the opposite of
- *   TFLite's), applied by tmrt_requantize. The identity is
- *   (1073741824, -1); kernels that take one copy bytes when it is the
- *   identity and the zero points agree (the result is the same).
- * - Per-tensor or per-channel: n_requant is 1 or the number of output
- *   channels, as in tmrt_fully_connected_s8.
- * - act_min, act_max lie in [-128, 127]; ReLU (act_min = output_zp) and
- *   ReLU6 (act_max = lround(6 / s_out) + output_zp) are folded there.
- * - Parameters are validated first: a kernel that returns anything but
- *   TMRT_OK has not written its output. Zero points must lie in
- *   [-128, 127], every dimension must be >= 1 and every tensor must
- *   hold at most INT32_MAX elements.
- * - No kernel allocates or needs scratch memory (so there is no
- *   tmrt_<op>_s8_scratch_size()). Outputs may not overlap inputs except
- *   where a kernel says so.
  */
 #ifndef TMRT_TMRT_H
 #define TMRT_TMRT_H
@@ -98,7 +70,6 @@ typedef struct tmrt_fc_params {
  * activation range or n_requant invalid) without writing out. */
 TMRT_API tmrt_status tmrt_fully_connected_s8(const tmrt_fc_params *p,
 					     const int8_t *in, int8_t *out);
-@@ADD@@
 
 #ifdef __cplusplus
 }
