@@ -69,21 +69,6 @@ format_shape(int ndim, const int64_t *shape, int64_t lead, int numpy,
 	return buf;
 }
 
-/* As a float64 to float32 cast, but saturating to infinity instead of
- * the undefined conversion of an out-of-range value; calibration then
- * reports the infinity with its tensor and sample. */
-static float
-to_float(double d)
-{
-	const double half_past_max = 0x1.ffffffp127;
-
-	if (d >= half_past_max)
-		return INFINITY;
-	if (d <= -half_past_max)
-		return -INFINITY;
-	return (float)d;
-}
-
 static void
 preprocess(const ds_source *s, float *x, size_t n)
 {
@@ -102,7 +87,7 @@ preprocess(const ds_source *s, float *x, size_t n)
 			float *v = x + (i * s->channels + c) * s->inner;
 
 			for (size_t j = 0; j < s->inner; j++)
-				v[j] = to_float(((double)v[j] * p->scale -
+				v[j] = tm_priv_narrow(((double)v[j] * p->scale -
 						 mean) / sd);
 		}
 }

@@ -21,6 +21,8 @@
 
 #include <tmpipe/npy.h>
 
+#include "util_priv.h"
+
 #define NPY_MAGIC "\x93NUMPY"
 #define NPY_MAGIC_LEN 6
 /* numpy itself refuses headers over 10000 bytes by default; a little more
@@ -854,22 +856,6 @@ le64(const unsigned char *b)
 	return (uint64_t)le32(b) | (uint64_t)le32(b + 4) << 32;
 }
 
-/* Rounds as a float64 to float32 cast does (to nearest, ties to even;
- * overflow to infinity), but without relying on the conversion of an
- * out-of-range value, which C leaves undefined. */
-static float
-narrow(double d)
-{
-	/* FLT_MAX plus half an ulp: from here on, rounding gives inf. */
-	const double half_past_max = 0x1.ffffffp127;
-
-	if (d >= half_past_max)
-		return INFINITY;
-	if (d <= -half_past_max)
-		return -INFINITY;
-	return (float)d;
-}
-
 /* Converts n elements at src (little-endian, any alignment) to floats at
  * dst[0], dst[stride], ... One loop per type: no call per element. The
  * integer conversions round to nearest as numpy's astype(float32) does. */
@@ -897,7 +883,7 @@ convert(const tm_npy_reader *r, float *dst, size_t stride,
 			double d;
 
 			memcpy(&d, &u, 8);
-			dst[i * stride] = narrow(d);
+			dst[i * stride] = tm_priv_narrow(d);
 		}
 		break;
 	case NPY_I1:

@@ -54,12 +54,9 @@ round_x(double a, double hi)
 	return m <= 127 ? m : m + 1;
 }
 
-tm_status
-tm_quant_affine(double lo, double hi, double *scale, int32_t *zero_point,
-		tm_error *err)
+static tm_status
+check_range(double lo, double hi, tm_error *err)
 {
-	double width, s;
-
 	if (!isfinite(lo) || !isfinite(hi))
 		return tm_error_set(err, TM_ERR_NUMERIC,
 				    "activation range [%.17g, %.17g] is not "
@@ -68,6 +65,19 @@ tm_quant_affine(double lo, double hi, double *scale, int32_t *zero_point,
 		return tm_error_set(err, TM_ERR_INVALID,
 				    "activation range [%.17g, %.17g] has "
 				    "min > max", lo, hi);
+	return TM_OK;
+}
+
+tm_status
+tm_quant_affine(double lo, double hi, double *scale, int32_t *zero_point,
+		tm_error *err)
+{
+	double width, s;
+	tm_status st;
+
+	st = check_range(lo, hi, err);
+	if (st)
+		return st;
 
 	/* TFLite int8 spec: real 0 must be exactly representable (zero
 	 * padding, ReLU), so the range always contains it. */
@@ -111,15 +121,11 @@ tm_quant_affine_symmetric(double lo, double hi, double *scale,
 			  int32_t *zero_point, tm_error *err)
 {
 	double t, s;
+	tm_status st;
 
-	if (!isfinite(lo) || !isfinite(hi))
-		return tm_error_set(err, TM_ERR_NUMERIC,
-				    "activation range [%.17g, %.17g] is not "
-				    "finite", lo, hi);
-	if (lo > hi)
-		return tm_error_set(err, TM_ERR_INVALID,
-				    "activation range [%.17g, %.17g] has "
-				    "min > max", lo, hi);
+	st = check_range(lo, hi, err);
+	if (st)
+		return st;
 	t = fabs(lo) > fabs(hi) ? fabs(lo) : fabs(hi);
 	*zero_point = 0;
 	if (t == 0.0) {

@@ -1,6 +1,7 @@
 /* tmpipe — small private helpers shared by the core's modules. */
 #include "config.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -293,6 +294,19 @@ const char *
 tm_priv_article(const char *noun)
 {
 	return noun && strchr("aeiou", noun[0]) && noun[0] ? "an" : "a";
+}
+
+float
+tm_priv_narrow(double d)
+{
+	/* FLT_MAX plus half an ulp: from here on, rounding gives inf. */
+	const double half_past_max = 0x1.ffffffp127;
+
+	if (d >= half_past_max)
+		return INFINITY;
+	if (d <= -half_past_max)
+		return -INFINITY;
+	return (float)d;
 }
 
 double

@@ -45,6 +45,11 @@ TM_PRIV const char *tm_priv_suggest(const char *word,
 /* "an" before a vowel sound ("an int", "an emitter"), else "a". */
 TM_PRIV const char *tm_priv_article(const char *noun);
 
+/* A double rounded to float as a cast does (to nearest, ties to even),
+ * but saturating to +-infinity where the cast of an out-of-range value
+ * is undefined in C; callers then report the infinity with context. */
+TM_PRIV float tm_priv_narrow(double d);
+
 /* Monotonic time in seconds. */
 TM_PRIV double tm_priv_now(void);
 
