@@ -17,6 +17,7 @@ UNIT_TESTS = \
 	tests/unit/test_quant \
 	tests/unit/test_quantize \
 	tests/unit/test_tmrt \
+	tests/unit/test_tmrt_ops \
 	tests/unit/test_xor
 
 check_PROGRAMS = $(UNIT_TESTS)
@@ -72,6 +73,10 @@ tests_unit_test_quantize_LDADD = runtime/libtmrt.la $(TEST_LDADD)
 tests_unit_test_tmrt_SOURCES = tests/unit/test_tmrt.c tests/unit/runner.c tests/unit/runner.h
 tests_unit_test_tmrt_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_unit_test_tmrt_LDADD = runtime/libtmrt.la $(TEST_LDADD)
+
+tests_unit_test_tmrt_ops_SOURCES = tests/unit/test_tmrt_ops.c tests/unit/runner.c tests/unit/runner.h
+tests_unit_test_tmrt_ops_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_unit_test_tmrt_ops_LDADD = runtime/libtmrt.la $(TEST_LDADD)
 
 tests_unit_test_xor_SOURCES = tests/unit/test_xor.c tests/unit/runner.c tests/unit/runner.h
 tests_unit_test_xor_CPPFLAGS = $(TEST_CPPFLAGS)
