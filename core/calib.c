@@ -3,6 +3,7 @@
 
 #include <fnmatch.h>
 #include <math.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,9 @@ struct calib {
 	pthread_cond_t cv;	/* done or failed changed */
 	size_t next;		/* the next batch to take */
 	size_t done;		/* batches committed in this pass */
+	int first_pass;		/* NaN/Inf are looked for only then: the
+				 * float reference gives the same values in
+				 * every pass */
 	int failed;
 	tm_error err;		/* the failure, the first in batch order */
 };
@@ -123,10 +127,23 @@ check_rules(const tm_model *m, const tm_pipeline *pl, tm_error *err)
 	return TM_OK;
 }
 
+/* NaN and Inf have every exponent bit set. The scan ORs a flag over the
+ * batch without a branch (so it vectorizes; it was a sixth of the
+ * calibration time), and only a hit looks for the first bad value. */
 static tm_status
 check_finite(const float *x, size_t n, size_t per_sample, size_t first,
 	     const char *tensor, tm_error *err)
 {
+	uint32_t bad = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		uint32_t u;
+
+		memcpy(&u, &x[i], sizeof u);
+		bad |= (uint32_t)((u & 0x7f800000u) == 0x7f800000u);
+	}
+	if (!bad)
+		return TM_OK;
 	for (size_t i = 0; i < n; i++)
 		if (!isfinite(x[i]))
 			return tm_error_set(err, TM_ERR_NUMERIC,
@@ -178,8 +195,9 @@ compute(worker *k, size_t b, size_t *n, tm_error *err)
 		if (!w->active)
 			continue;
 		x = tm_priv_interp_tensor(k->it, w->tensor);
-		st = check_finite(x, *n * w->per, w->per, b * c->batch,
-				  w->t->name, err);
+		if (c->first_pass)
+			st = check_finite(x, *n * w->per, w->per,
+					  b * c->batch, w->t->name, err);
 		if (st || !w->split)
 			continue;
 		if (w->tmpl) {
@@ -323,6 +341,7 @@ run_pass(calib *c, size_t *threads, tm_error *err)
 static tm_status
 begin_pass(calib *c, int first, tm_error *err)
 {
+	c->first_pass = first;
 	for (size_t i = 0; i < c->nw; i++) {
 		watch *w = &c->w[i];
 

@@ -22,9 +22,11 @@
  * order file that cannot be mapped (a pipe) can be loaded but not
  * streamed: tm_npy_open refuses it, saying so.
  *
- * Regular files are memory-mapped. Streaming C-order rows gives the pages
- * already read back to the kernel (madvise), so a pass over a file of any
- * size keeps a resident set of a few MB. Fortran-order rows touch every
+ * tm_npy_load maps regular files. The streaming reader reads C-order
+ * rows with stdio into the caller's buffer, so a pass over a file of any
+ * size keeps the same small resident set (a map would bring a page-cache
+ * folio of up to 2 MiB into the process at every fault, and the peak
+ * would grow with the file). It maps Fortran-order files: rows touch every
  * part of the file at each batch: its pages stay mapped as page cache
  * (clean, and reclaimed by the kernel under memory pressure), so the
  * resident set reaches the file's size; save calibration data in C order
