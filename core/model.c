@@ -1027,3 +1027,173 @@ tm_model_finalize(tm_model *m, tm_error *err)
 	}
 	return TM_OK;
 }
+
+/* --- Rewriting the graph ------------------------------------------------ */
+
+size_t
+tm_model_producer(const tm_model *m, size_t t)
+{
+	for (size_t i = 0; i < m->n_nodes; i++)
+		for (size_t k = 0; k < m->nodes[i]->n_outputs; k++)
+			if (m->nodes[i]->outputs[k] == t)
+				return i;
+	return NO_INDEX;
+}
+
+size_t
+tm_model_tensor_uses(const tm_model *m, size_t t)
+{
+	size_t uses = 0;
+
+	for (size_t i = 0; i < m->n_nodes; i++)
+		for (size_t k = 0; k < m->nodes[i]->n_inputs; k++)
+			uses += m->nodes[i]->inputs[k] == t;
+	for (size_t k = 0; k < m->n_outputs; k++)
+		uses += m->outputs[k] == t;
+	return uses;
+}
+
+/* Reads of tensor t by nodes other than node skip. */
+static size_t
+reads_elsewhere(const tm_model *m, size_t t, size_t skip)
+{
+	size_t reads = 0;
+
+	for (size_t i = 0; i < m->n_nodes; i++)
+		for (size_t k = 0; i != skip && k < m->nodes[i]->n_inputs; k++)
+			reads += m->nodes[i]->inputs[k] == t;
+	return reads;
+}
+
+/* Deletes tensor t, which nothing refers to any more, and renumbers the
+ * later ones everywhere. */
+static void
+delete_tensor(tm_model *m, size_t t)
+{
+	tensor_free(m->tensors[t]);
+	memmove(m->tensors + t, m->tensors + t + 1,
+		(m->n_tensors - t - 1) * sizeof *m->tensors);
+	m->n_tensors--;
+	for (size_t i = 0; i < m->n_nodes; i++) {
+		tm_node *n = m->nodes[i];
+
+		for (size_t k = 0; k < n->n_inputs; k++)
+			n->inputs[k] -= n->inputs[k] > t;
+		for (size_t k = 0; k < n->n_outputs; k++)
+			n->outputs[k] -= n->outputs[k] > t;
+		/* Meaningful only once quantized; renumbered all the same. */
+		n->requant_out -= n->requant_out > t;
+	}
+	for (size_t k = 0; k < m->n_inputs; k++)
+		m->inputs[k] -= m->inputs[k] > t;
+	for (size_t k = 0; k < m->n_outputs; k++)
+		m->outputs[k] -= m->outputs[k] > t;
+}
+
+static int
+cmp_desc(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+tm_status
+tm_model_remove_node(tm_model *m, size_t i, tm_error *err)
+{
+	tm_node *n;
+	size_t x, y, *dead, n_dead = 0, w = 0;
+	int x_is_output = 0;
+
+	if (i >= m->n_nodes)
+		return tm_error_set(err, TM_ERR_INVALID,
+				    "cannot remove node %zu: the model has %zu",
+				    i, m->n_nodes);
+	n = m->nodes[i];
+	if (n->n_outputs != 1 || n->n_inputs < 1)
+		return tm_error_set(err, TM_ERR_INVALID,
+				    "%s: cannot remove a node without exactly "
+				    "one input and one output", n->name);
+	x = n->inputs[0];
+	y = n->outputs[0];
+	if (m->tensors[x]->kind == TM_TENSOR_CONST)
+		return tm_error_set(err, TM_ERR_INVALID,
+				    "%s: cannot remove: its input '%s' is a "
+				    "constant, so its output would have no "
+				    "producer", n->name, m->tensors[x]->name);
+	/* Allocated before the first change: a failure changes nothing. */
+	dead = malloc((n->n_inputs + 1) * sizeof *dead);
+	if (!dead)
+		return tm_error_set(err, TM_ERR_NOMEM, "out of memory");
+	dead[n_dead++] = y;
+	for (size_t k = 1; k < n->n_inputs; k++) {
+		size_t c = n->inputs[k];
+		int seen = 0;
+
+		for (size_t j = 0; j < n_dead; j++)
+			seen |= dead[j] == c;
+		if (!seen && m->tensors[c]->kind == TM_TENSOR_CONST &&
+		    reads_elsewhere(m, c, i) == 0)
+			dead[n_dead++] = c;
+	}
+
+	/* Readers of y read x; x takes y's place among the outputs. */
+	for (size_t j = 0; j < m->n_nodes; j++)
+		for (size_t k = 0; k < m->nodes[j]->n_inputs; k++)
+			if (m->nodes[j]->inputs[k] == y)
+				m->nodes[j]->inputs[k] = x;
+	for (size_t k = 0; k < m->n_outputs; k++)
+		x_is_output |= m->outputs[k] == x;
+	for (size_t k = 0; k < m->n_outputs; k++) {
+		size_t o = m->outputs[k];
+
+		if (o == y) {
+			if (x_is_output)
+				continue;
+			o = x;
+			x_is_output = 1;
+		}
+		m->outputs[w++] = o;
+	}
+	m->n_outputs = w;
+
+	node_free(n);
+	memmove(m->nodes + i, m->nodes + i + 1,
+		(m->n_nodes - i - 1) * sizeof *m->nodes);
+	m->n_nodes--;
+
+	/* Highest index first, so the indices still to delete hold. */
+	qsort(dead, n_dead, sizeof *dead, cmp_desc);
+	for (size_t j = 0; j < n_dead; j++)
+		delete_tensor(m, dead[j]);
+	free(dead);
+	return TM_OK;
+}
+
+tm_status
+tm_model_node_add_input(tm_model *m, tm_node *n, const char *name,
+			tm_error *err)
+{
+	size_t at = NO_INDEX, t, p;
+
+	for (size_t i = 0; i < m->n_nodes; i++)
+		if (m->nodes[i] == n)
+			at = i;
+	if (at == NO_INDEX)
+		return tm_error_set(err, TM_ERR_INVALID,
+				    "%s: not a node of this model",
+				    n ? n->name : "(null)");
+	t = tm_model_tensor_index(m, name);
+	if (t == NO_INDEX)
+		return tm_error_set(err, TM_ERR_NOT_FOUND,
+				    "%s: no tensor '%s' to add as an input",
+				    n->name, name);
+	if (m->tensors[t]->kind == TM_TENSOR_ACT) {
+		p = tm_model_producer(m, t);
+		if (p == NO_INDEX || p >= at)
+			return tm_error_set(err, TM_ERR_INVALID,
+					    "%s: cannot read '%s': no earlier "
+					    "node writes it", n->name, name);
+	}
+	return push_index(&n->inputs, &n->n_inputs, t, err);
+}

@@ -17,6 +17,7 @@ UNIT_TESTS = \
 	tests/unit/test_quant \
 	tests/unit/test_quantize \
 	tests/unit/test_tmrt \
+	tests/unit/test_transforms \
 	tests/unit/test_tmrt_ops \
 	tests/unit/test_xor
 
@@ -78,6 +79,13 @@ tests_unit_test_tmrt_ops_SOURCES = tests/unit/test_tmrt_ops.c tests/unit/runner.
 tests_unit_test_tmrt_ops_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_unit_test_tmrt_ops_LDADD = runtime/libtmrt.la $(TEST_LDADD)
 
+# -export-dynamic: the plugins it loads must log through this binary's
+# copy of the core (whose handler the test sets), not libtmpipe.so's.
+tests_unit_test_transforms_SOURCES = tests/unit/test_transforms.c tests/unit/runner.c tests/unit/runner.h
+tests_unit_test_transforms_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_unit_test_transforms_LDFLAGS = -export-dynamic
+tests_unit_test_transforms_LDADD = $(TEST_LDADD)
+
 tests_unit_test_xor_SOURCES = tests/unit/test_xor.c tests/unit/runner.c tests/unit/runner.h
 tests_unit_test_xor_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_unit_test_xor_LDADD = runtime/libtmrt.la $(TEST_LDADD)
@@ -136,4 +144,4 @@ EXTRA_DIST += $(E2E_TESTS) tests/e2e/lib.sh tests/e2e/xor_model.h.golden \
 	tests/e2e/xor_weights.hpp.golden
 EXTRA_DIST += tests/data tests/gen/npy_fixtures.py tests/gen/ops_ref.py \
 	tests/gen/observers_ref.py \
-	tests/gen/cnn_ref.py
+	tests/gen/cnn_ref.py tests/gen/transforms_ref.py

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <tmpipe/log.h>
 #include <tmpipe/tmpipe.h>
 
 #include "../config_priv.h"
@@ -116,6 +117,20 @@ stage_hook(void *user, const char *stage, double secs)
 	if (c->level >= TM_LOG_VERBOSE)
 		fprintf(stderr, "tmpipe: %-28s %9.3f ms\n", stage,
 			secs * 1e3);
+}
+
+/* What the core and the plugins report (tmpipe/log.h): warnings unless
+ * -q, notes with -v, traces with -vv. */
+static void
+log_hook(void *user, tm_log_severity sev, const char *source,
+	 const char *message)
+{
+	const cli *c = user;
+
+	if ((int)c->level >= (int)sev)
+		fprintf(stderr, "tmpipe: %s%s: %s\n",
+			sev == TM_LOG_WARNING ? "warning: " : "", source,
+			message);
 }
 
 static int
@@ -370,6 +385,7 @@ main(int argc, char **argv)
 		c.level = c.verbose > 1 ? TM_LOG_DEBUG : TM_LOG_VERBOSE;
 	if (c.quiet)
 		c.level = TM_LOG_QUIET;
+	tm_log_set_handler(log_hook, &c);
 	if (c.threads == 0) {
 		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 

@@ -209,6 +209,46 @@ TM_API tm_status tm_model_finalize(tm_model *m, tm_error *err);
 /* Number of elements of a tensor's shape (one sample for activations). */
 TM_API size_t tm_tensor_numel(const tm_tensor *t);
 
+/* --- Rewriting the graph (transform plugins) ------------------------------
+ *
+ * A transform may overwrite a constant's data in place (t->data, C order,
+ * tm_tensor_numel(t) floats; the model owns it) as long as every value
+ * stays finite; shapes it leaves alone. Nodes and tensors change only
+ * through the functions below. The pass manager calls tm_model_finalize
+ * after every transform, which checks every node again. */
+
+/* Index of the node that writes tensor t, or (size_t)-1 for a model
+ * input, a constant or an index out of range. */
+TM_API size_t tm_model_producer(const tm_model *m, size_t t);
+
+/* How many times tensor t is read: once per node input that names it,
+ * plus one when it is a model output. A transform may rewrite what a
+ * tensor holds only when it knows every use (1 and the reader it
+ * expects, typically). */
+TM_API size_t tm_model_tensor_uses(const tm_model *m, size_t t);
+
+/* Removes m->nodes[i] and makes its output an alias of its data input
+ * x = inputs[0]: every node that read the output reads x instead, and
+ * where the output was a model output, x is (once) in its place. The
+ * output tensor is deleted, and so is every constant that no other node
+ * reads (a BatchNorm's statistics, say). Deleting a tensor moves every
+ * later tensor down one index; the indices in every node, in m->inputs
+ * and in m->outputs are fixed up, so a caller must not keep tensor
+ * indices (or tm_tensor pointers to deleted tensors) across the call.
+ * The node needs one output and a data input that is not a constant;
+ * whether the graph still computes what it should (x's values standing
+ * for the output's) is the caller's business. A failed call changes
+ * nothing. */
+TM_API tm_status tm_model_remove_node(tm_model *m, size_t i, tm_error *err);
+
+/* Appends tensor name to node n's inputs: a bias for a dense or conv2d
+ * that had none, for example (add it first with tm_model_add_const).
+ * n must be a node of m; the tensor must exist and, when an activation,
+ * be a model input or the output of an earlier node, so the nodes stay
+ * in topological order. */
+TM_API tm_status tm_model_node_add_input(tm_model *m, tm_node *n,
+					 const char *name, tm_error *err);
+
 #ifdef __cplusplus
 }
 #endif

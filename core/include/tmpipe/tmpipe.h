@@ -3,6 +3,7 @@
 #define TMPIPE_TMPIPE_H
 
 #include <tmpipe/error.h>
+#include <tmpipe/log.h>
 #include <tmpipe/model.h>
 #include <tmpipe/npy.h>
 #include <tmpipe/observer.h>
