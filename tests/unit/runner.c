@@ -60,8 +60,16 @@ tm_test_srcdir(void)
 	static char dir[4096];
 	const char *s = getenv("srcdir");
 
-	if (!dir[0])
-		snprintf(dir, sizeof dir, "%s/tests", s && *s ? s : ".");
+	if (!dir[0]) {
+		char abs[4096];
+
+		/* Absolute, so paths built from it stay right when a test
+		 * writes them into a file in another folder (a pipeline in
+		 * the tmpdir pointing at data here). */
+		if (!realpath(s && *s ? s : ".", abs))
+			snprintf(abs, sizeof abs, "%s", s && *s ? s : ".");
+		snprintf(dir, sizeof dir, "%s/tests", abs);
+	}
 	return dir;
 }
 

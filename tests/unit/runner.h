@@ -20,7 +20,8 @@ int tm_test_add_suite(const char *name, const tm_test_case *cases);
  * every test and suite passed, 1 otherwise). */
 int tm_test_run(void);
 
-/* Folder of the source tree's tests/ (from $srcdir, for data files) and a
+/* Folder of the source tree's tests/ (from $srcdir, made absolute, for
+ * data files) and a
  * fresh temporary folder for the test binary's own outputs. */
 const char *tm_test_srcdir(void);
 const char *tm_test_tmpdir(void);
