@@ -4,6 +4,7 @@ TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core $(CUNIT_CFLAGS)
 TEST_LDADD = core/libtmpipe_core.la $(CUNIT_LIBS)
 
 UNIT_TESTS = \
+	tests/unit/test_blob \
 	tests/unit/test_calib \
 	tests/unit/test_cnn \
 	tests/unit/test_config \
@@ -22,6 +23,10 @@ UNIT_TESTS = \
 	tests/unit/test_xor
 
 check_PROGRAMS = $(UNIT_TESTS)
+
+tests_unit_test_blob_SOURCES = tests/unit/test_blob.c tests/unit/runner.c tests/unit/runner.h
+tests_unit_test_blob_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_unit_test_blob_LDADD = runtime/libtmrt.la $(TEST_LDADD)
 
 tests_unit_test_calib_SOURCES = tests/unit/test_calib.c tests/unit/runner.c tests/unit/runner.h
 tests_unit_test_calib_CPPFLAGS = $(TEST_CPPFLAGS)

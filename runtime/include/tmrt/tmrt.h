@@ -58,7 +58,19 @@ typedef enum tmrt_status {
 	TMRT_OK = 0,
 	TMRT_ERR_ARG,		/* a required pointer is NULL */
 	TMRT_ERR_SHAPE,		/* a dimension is out of range */
-	TMRT_ERR_PARAM		/* a zero point, range or count is invalid */
+	TMRT_ERR_PARAM,		/* a zero point, range or count is invalid */
+	/* Models and .tmb blobs (tmrt/model.h, tmpipe-blob(5)). */
+	TMRT_ERR_FORMAT,	/* not a .tmb blob, or a malformed one */
+	TMRT_ERR_VERSION,	/* a .tmb format version this libtmrt lacks */
+	TMRT_ERR_TRUNCATED,	/* the blob is shorter than it says */
+	TMRT_ERR_CRC,		/* the blob's checksum does not match */
+	TMRT_ERR_RANGE,		/* an offset, size, index or count is out
+				 * of bounds */
+	TMRT_ERR_ALIGN,		/* a section, array or buffer is
+				 * misaligned */
+	TMRT_ERR_NOSPACE,	/* the caller's arena or RAM is too small */
+	TMRT_ERR_OVERLAP	/* a layer's output overlaps an input where
+				 * its kernel forbids it */
 } tmrt_status;
 
 /* gemmlowp SaturatingRoundingDoublingHighMul: a * b / 2^31 rounded to
