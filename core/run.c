@@ -46,7 +46,7 @@ tm_run_summary_fini(tm_run_summary *sum)
 
 tm_status
 tm_pipeline_run(const tm_pipeline *pl, tm_stage_hook hook, void *user,
-	    tm_run_summary *sum, tm_model **model_out, tm_error *err)
+		tm_run_summary *sum, tm_model **model_out, tm_error *err)
 {
 	double start = tm_priv_now(), t0;
 	tm_model *m = tm_model_new();
