@@ -23,12 +23,14 @@
 #define DEFAULT_BATCH 64
 
 static const char *const top_keys[] = {
-	"tmpipe", "model", "transforms", "calibration", "quantize", "emit",
+	"tmpipe", "model", "transforms", "calibration", "quantize", "verify",
+	"emit",
 };
 static const char *const calib_keys[] = {
 	"data", "observer", "batch", "tensors", "ops", "preprocess",
 };
 static const char *const preprocess_keys[] = { "scale", "mean", "std" };
+static const char *const verify_keys[] = { "data", "tolerance", "batch" };
 
 /* --- small YAML utilities ------------------------------------------- */
 
@@ -681,8 +683,8 @@ parse_preprocess_spec(const tm_yaml_src *src, yaml_node_t *map,
  * map {input: file-or-folder, ...}. Input names are checked against the
  * model when the data is opened: the model is not read yet. */
 static tm_status
-parse_data(const tm_yaml_src *src, yaml_node_t *data, tm_pipeline *pl,
-	   tm_error *err)
+parse_data(const tm_yaml_src *src, yaml_node_t *data, const char *what,
+	   tm_calib_source **srcs, size_t *n_srcs, tm_error *err)
 {
 	const char *txt = tm_priv_yaml_scalar(data);
 	size_t n;
@@ -693,8 +695,8 @@ parse_data(const tm_yaml_src *src, yaml_node_t *data, tm_pipeline *pl,
 		if (!s)
 			return tm_error_set(err, TM_ERR_NOMEM,
 					    "out of memory");
-		pl->calib_sources = s;
-		pl->n_calib_sources = 1;
+		*srcs = s;
+		*n_srcs = 1;
 		s->path = tm_priv_path_resolve(tm_priv_yaml_basedir(src, data),
 					       txt, err);
 		if (!s->path)
@@ -706,38 +708,38 @@ parse_data(const tm_yaml_src *src, yaml_node_t *data, tm_pipeline *pl,
 	}
 	if (data->type != YAML_MAPPING_NODE)
 		return tm_priv_yaml_error(src, data, err, TM_ERR_INVALID,
-					  "calibration.data: expected a file "
+					  "%s: expected a file "
 					  "or folder name, or a map {input: "
 					  "file-or-folder, ...}, got %s",
-					  tm_priv_yaml_kind(data));
+					  what, tm_priv_yaml_kind(data));
 	n = (size_t)(data->data.mapping.pairs.top -
 		     data->data.mapping.pairs.start);
 	if (n == 0)
 		return tm_priv_yaml_error(src, data, err, TM_ERR_INVALID,
-					  "calibration.data: an empty map "
-					  "gives no input any data");
-	pl->calib_sources = calloc(n, sizeof *pl->calib_sources);
-	if (!pl->calib_sources)
+					  "%s: an empty map "
+					  "gives no input any data", what);
+	*srcs = calloc(n, sizeof **srcs);
+	if (!*srcs)
 		return tm_error_set(err, TM_ERR_NOMEM, "out of memory");
 	for (yaml_node_pair_t *p = data->data.mapping.pairs.start;
 	     p < data->data.mapping.pairs.top; p++) {
 		yaml_node_t *kn = yaml_document_get_node(src->doc, p->key);
 		yaml_node_t *vn = yaml_document_get_node(src->doc, p->value);
-		tm_calib_source *s = &pl->calib_sources[pl->n_calib_sources];
+		tm_calib_source *s = &(*srcs)[*n_srcs];
 		const char *k = tm_priv_yaml_scalar(kn);
 		const char *v = tm_priv_yaml_scalar(vn);
 
 		if (!k || !*k)
 			return tm_priv_yaml_error(src, kn, err, TM_ERR_INVALID,
-						  "calibration.data: keys are "
-						  "the model's input names");
+						  "%s: keys are "
+						  "the model's input names", what);
 		if (!v || !*v)
 			return tm_priv_yaml_error(src, vn, err, TM_ERR_INVALID,
-						  "calibration.data.%s: "
+						  "%s.%s: "
 						  "expected a file or folder "
-						  "name, got %s", k,
+						  "name, got %s", what, k,
 						  tm_priv_yaml_kind(vn));
-		pl->n_calib_sources++;
+		(*n_srcs)++;
 		s->input = tm_priv_strdup(k, err);
 		s->path = tm_priv_path_resolve(tm_priv_yaml_basedir(src, vn),
 					       v, err);
@@ -941,7 +943,8 @@ parse_calibration(const tm_yaml_src *src, const tm_registry *reg,
 					  ".npy of N samples)");
 	tm_priv_yaml_where(src, data, &pl->calib_file, &pl->calib_line,
 			   &pl->calib_col);
-	st = parse_data(src, data, pl, err);
+	st = parse_data(src, data, "calibration.data", &pl->calib_sources,
+			&pl->n_calib_sources, err);
 	if (st)
 		return st;
 	pl->calib_data = tm_priv_strdup(pl->calib_sources[0].path, err);
@@ -986,6 +989,95 @@ parse_calibration(const tm_yaml_src *src, const tm_registry *reg,
 	if (!st)
 		st = parse_rules(src, reg, cal, "ops", pl, err);
 	return st;
+}
+
+/* batch: an integer in [1, 65536] (what names it in messages). */
+static tm_status
+parse_batch(const tm_yaml_src *src, yaml_node_t *batch, const char *what,
+	    size_t *out, tm_error *err)
+{
+	const char *s = tm_priv_yaml_scalar(batch);
+	char *end;
+	long long b;
+
+	errno = 0;
+	b = s ? strtoll(s, &end, 10) : 0;
+	if (!s)
+		return tm_priv_yaml_error(src, batch, err, TM_ERR_INVALID,
+					  "%s: expected an integer, got %s",
+					  what, tm_priv_yaml_kind(batch));
+	if (errno || end == s || *end || b < 1 || b > 65536)
+		return tm_priv_yaml_error(src, batch, err, TM_ERR_INVALID,
+					  "%s: '%s' is not an integer between "
+					  "1 and 65536", what, s);
+	*out = (size_t)b;
+	return TM_OK;
+}
+
+/* verify: {data: file-or-folder or map, tolerance: number >= 0, batch}. */
+static tm_status
+parse_verify(const tm_yaml_src *src, yaml_node_t *root, tm_pipeline *pl,
+	     tm_error *err)
+{
+	yaml_node_t *v = tm_priv_yaml_get(src->doc, root, "verify");
+	yaml_node_t *data, *tol, *batch;
+	tm_status st;
+
+	if (!v)
+		return TM_OK;
+	if (v->type != YAML_MAPPING_NODE)
+		return tm_priv_yaml_error(src, v, err, TM_ERR_INVALID,
+					  "verify: expected a map {data: "
+					  "FILE, tolerance: NUMBER}, got %s",
+					  tm_priv_yaml_kind(v));
+	st = check_keys(src, v, "verify", verify_keys,
+			TM_ARRAY_LEN(verify_keys), err);
+	if (st)
+		return st;
+	pl->has_verify = 1;
+	tm_priv_yaml_where(src, v, &pl->verify_file, &pl->verify_line,
+			   &pl->verify_col);
+	data = tm_priv_yaml_get(src->doc, v, "data");
+	if (!data)
+		return tm_priv_yaml_error(src, v, err, TM_ERR_INVALID,
+					  "verify: missing 'data:' (a .npy "
+					  "of N held-out samples)");
+	tm_priv_yaml_where(src, data, &pl->verify_file, &pl->verify_line,
+			   &pl->verify_col);
+	st = parse_data(src, data, "verify.data", &pl->verify_sources,
+			&pl->n_verify_sources, err);
+	if (st)
+		return st;
+	tol = tm_priv_yaml_get(src->doc, v, "tolerance");
+	if (tol) {
+		const char *s = tm_priv_yaml_scalar(tol);
+
+		if (!s)
+			return tm_priv_yaml_error(src, tol, err,
+						  TM_ERR_INVALID,
+						  "verify.tolerance: expected "
+						  "a number, got %s",
+						  tm_priv_yaml_kind(tol));
+		if (parse_number(s, &pl->verify_tolerance))
+			return bad_number(src, tol, "verify.tolerance", s,
+					  err);
+		if (pl->verify_tolerance < 0.0)
+			return tm_priv_yaml_error(src, tol, err,
+						  TM_ERR_INVALID,
+						  "verify.tolerance: '%s' is "
+						  "negative (a maximum "
+						  "absolute error is >= 0)",
+						  s);
+		pl->verify_has_tolerance = 1;
+		tm_priv_yaml_where(src, tol, &pl->verify_tol_file,
+				   &pl->verify_tol_line, &pl->verify_tol_col);
+	}
+	pl->verify_batch = DEFAULT_BATCH;
+	batch = tm_priv_yaml_get(src->doc, v, "batch");
+	if (batch)
+		return parse_batch(src, batch, "verify.batch",
+				   &pl->verify_batch, err);
+	return TM_OK;
 }
 
 /* "per_tensor" / "per_channel" at node; -1 with err set otherwise. */
@@ -1203,6 +1295,12 @@ tm_pipeline_free(tm_pipeline *pl)
 		preprocess_fini(&pl->calib_sources[i].pre);
 	}
 	free(pl->calib_sources);
+	for (size_t i = 0; i < pl->n_verify_sources; i++) {
+		free(pl->verify_sources[i].input);
+		free(pl->verify_sources[i].path);
+		preprocess_fini(&pl->verify_sources[i].pre);
+	}
+	free(pl->verify_sources);
 	free(pl->basedir);
 	free(pl->file);
 	free(pl);
@@ -1298,6 +1396,13 @@ tm_pipeline_load(const char *path, const tm_registry *reg,
 		st = parse_stage_list(&src, reg, root, "emit",
 				      TM_PLUGIN_EMITTER, &pl->emitters,
 				      &pl->n_emitters, err);
+	if (!st)
+		st = parse_verify(&src, root, pl, err);
+	if (!st && pl->has_verify && !pl->has_calibration)
+		st = tm_priv_yaml_error(&src, key_node(&doc, root, "verify"),
+					err, TM_ERR_INVALID,
+					"verify needs a calibration section: "
+					"it runs the quantized model");
 	if (!st && !pl->has_calibration &&
 	    tm_priv_yaml_get(&doc, root, "quantize"))
 		st = tm_priv_yaml_error(&src,

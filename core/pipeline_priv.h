@@ -93,6 +93,19 @@ typedef struct tm_pipeline {
 	size_t n_layer_rules;
 	tm_stage *emitters;
 	size_t n_emitters;
+	/* verify: held-out data in calibration.data's forms (preprocessed
+	 * like the calibration source of the same input), an optional
+	 * tolerance on max |int8 - float| at the outputs. */
+	int has_verify;
+	tm_calib_source *verify_sources;
+	size_t n_verify_sources;
+	const char *verify_file;	/* the pipeline, or "--set" */
+	unsigned verify_line, verify_col;	/* of verify.data */
+	size_t verify_batch;
+	int verify_has_tolerance;
+	double verify_tolerance;
+	const char *verify_tol_file;
+	unsigned verify_tol_line, verify_tol_col;
 } tm_pipeline;
 
 /* Loads and validates path. overrides are "a.b.c=value" strings from

@@ -40,13 +40,15 @@ locate(const tm_pipeline *pl, const tm_stage *s, tm_error *err)
 void
 tm_run_summary_fini(tm_run_summary *sum)
 {
-	if (sum)
+	if (sum) {
 		tm_priv_strv_fini(&sum->files);
+		tm_priv_verify_report_fini(&sum->verify);
+	}
 }
 
 tm_status
 tm_pipeline_run(const tm_pipeline *pl, tm_stage_hook hook, void *user,
-		tm_run_summary *sum, tm_model **model_out, tm_error *err)
+	    tm_run_summary *sum, tm_model **model_out, tm_error *err)
 {
 	double start = tm_priv_now(), t0;
 	tm_model *m = tm_model_new();
@@ -118,6 +120,25 @@ tm_pipeline_run(const tm_pipeline *pl, tm_stage_hook hook, void *user,
 		if (st)
 			goto out;
 		stage_done(hook, user, sum, "quantize", t0);
+	}
+
+	/* Before the emitters: a model that fails verification writes
+	 * nothing. */
+	if (pl->has_verify) {
+		t0 = tm_priv_now();
+		st = tm_priv_verify(m, pl, &sum->verify, err);
+		if (st) {
+			if (err && !err->line) {
+				tm_error_prefix(err, "verify");
+				snprintf(err->file, sizeof err->file, "%s",
+					 pl->verify_file ? pl->verify_file
+							 : pl->file);
+				err->line = pl->verify_line;
+				err->col = pl->verify_col;
+			}
+			goto out;
+		}
+		stage_done(hook, user, sum, "verify", t0);
 	}
 
 	outs = tm_outputs_new();

@@ -1,7 +1,7 @@
 /* tmpipe — the pass manager: runs a validated pipeline's stages in order.
  *
  *	frontend → finalize (shapes) → transforms → calibration → quantize
- *	→ emitters → commit outputs
+ *	→ verify → emitters → commit outputs
  *
  * Timing is a core hook (as in LLVM's pass manager): the caller gets a
  * callback per stage. Outputs appear only when every stage succeeded. */
@@ -10,6 +10,7 @@
 
 #include "calib_priv.h"
 #include "pipeline_priv.h"
+#include "verify_priv.h"
 
 typedef struct tm_run_summary {
 	size_t stages;			/* stages run */
@@ -20,6 +21,9 @@ typedef struct tm_run_summary {
 	tm_strv files;			/* the files in place, even after a
 					 * failure that came too late to undo */
 	double seconds;
+	tm_verify_report verify;	/* verify.ran: the pipeline had a
+					 * verify section (filled as far as
+					 * it got, also on failure) */
 } tm_run_summary;
 
 TM_API void tm_run_summary_fini(tm_run_summary *sum);

@@ -19,6 +19,7 @@ UNIT_TESTS = \
 	tests/unit/test_quantize \
 	tests/unit/test_tmrt \
 	tests/unit/test_transforms \
+	tests/unit/test_verify \
 	tests/unit/test_tmrt_ops \
 	tests/unit/test_xor
 
@@ -91,6 +92,10 @@ tests_unit_test_transforms_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_unit_test_transforms_LDFLAGS = -export-dynamic
 tests_unit_test_transforms_LDADD = $(TEST_LDADD)
 
+tests_unit_test_verify_SOURCES = tests/unit/test_verify.c tests/unit/runner.c tests/unit/runner.h
+tests_unit_test_verify_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_unit_test_verify_LDADD = runtime/libtmrt.la $(TEST_LDADD)
+
 tests_unit_test_xor_SOURCES = tests/unit/test_xor.c tests/unit/runner.c tests/unit/runner.h
 tests_unit_test_xor_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_unit_test_xor_LDADD = runtime/libtmrt.la $(TEST_LDADD)
@@ -126,7 +131,8 @@ E2E_TESTS = \
 	tests/e2e/symbols.test \
 	tests/e2e/manpage.test \
 	tests/e2e/cnn.test \
-	tests/e2e/tinymind.test
+	tests/e2e/tinymind.test \
+	tests/e2e/verify.test
 
 TESTS = $(UNIT_TESTS) $(E2E_TESTS)
 TEST_EXTENSIONS = .test

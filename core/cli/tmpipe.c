@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,6 +134,45 @@ log_hook(void *user, tm_log_severity sev, const char *source,
 			message);
 }
 
+/* The verify stage's parity table: one line per model output. */
+static void
+print_verify(FILE *fp, const tm_verify_report *v)
+{
+	int w = 6;
+	char sqnr[32], top1[32], tol[32];
+
+	if (!v->ran || !v->outputs)
+		return;
+	for (size_t i = 0; i < v->n_outputs; i++)
+		if ((int)strlen(v->outputs[i].name) > w)
+			w = (int)strlen(v->outputs[i].name);
+	fprintf(fp, "verify: %zu samples through libtmrt (arena %zu bytes, "
+		"blob %zu bytes)\n", v->samples, v->arena_bytes, v->blob_bytes);
+	fprintf(fp, "  %-*s  %11s  %11s  %9s  %6s  %9s\n", w, "output",
+		"max |err|", "mean |err|", "SQNR dB", "top-1", "tolerance");
+	for (size_t i = 0; i < v->n_outputs; i++) {
+		const tm_verify_output *o = &v->outputs[i];
+
+		if (isinf(o->sqnr_db))
+			snprintf(sqnr, sizeof sqnr, "inf");
+		else
+			snprintf(sqnr, sizeof sqnr, "%.2f", o->sqnr_db);
+		if (o->top1 < 0)
+			snprintf(top1, sizeof top1, "-");
+		else
+			snprintf(top1, sizeof top1, "%.1f%%",
+				 100.0 * o->top1);
+		if (v->has_tolerance)
+			snprintf(tol, sizeof tol, "%g", v->tolerance);
+		else
+			snprintf(tol, sizeof tol, "-");
+		fprintf(fp, "  %-*s  %11.6f  %11.6f  %9s  %6s  %9s  %s\n", w,
+			o->name, o->max_abs, o->mean_abs, sqnr, top1, tol,
+			!v->has_tolerance ? "(report only)"
+			: o->pass ? "PASS" : "FAIL");
+	}
+}
+
 static int
 cmd_pipeline(cli *c, const char *path, int run)
 {
@@ -175,6 +215,7 @@ cmd_pipeline(cli *c, const char *path, int run)
 				sum.files_written == 1 ? "" : "s");
 		for (size_t i = 0; i < sum.files.n; i++)
 			fprintf(stderr, "  %s\n", sum.files.v[i]);
+		print_verify(stderr, &sum.verify);
 		tm_run_summary_fini(&sum);
 		rc = EXIT_RUN;
 		goto out;
@@ -187,6 +228,7 @@ cmd_pipeline(cli *c, const char *path, int run)
 		       sum.files_written, sum.files_written == 1 ? "" : "s");
 		for (size_t i = 0; i < sum.files.n; i++)
 			printf("  %s\n", sum.files.v[i]);
+		print_verify(stdout, &sum.verify);
 	}
 	tm_run_summary_fini(&sum);
 out:

@@ -570,10 +570,10 @@ test_top_level_errors(void)
 		   TM_ERR_INVALID,
 		   ":2:1: unknown key 'modle' in the pipeline; did you mean "
 		   "'model'? (valid: tmpipe, model, transforms, calibration, "
-		   "quantize, emit)");
+		   "quantize, verify, emit)");
 	EXPECT_ERR("tmpipe: 1\noutput: x\n", NULL, TM_ERR_INVALID,
 		   ":2:1: unknown key 'output' in the pipeline (valid: "
-		   "tmpipe, model, transforms, calibration, quantize, emit)");
+		   "tmpipe, model, transforms, calibration, quantize, verify, emit)");
 	EXPECT_ERR(HEAD "tmpipe: 1\n", NULL, TM_ERR_INVALID,
 		   ":7:1: duplicate key 'tmpipe' (first given on line 1)");
 	EXPECT_ERR("tmpipe: 1\n", NULL, TM_ERR_INVALID,
