@@ -1345,28 +1345,10 @@ tm_priv_blob_model_diff(const tmrt_model *a, const tmrt_model *b,
 	return TM_OK;
 }
 
-/* ---- CRC-32/IEEE (as libtmrt's tmrt_crc32: 16-entry table) ---------- */
-
-static const uint32_t crc_nibble[16] = {
-	0x00000000, 0x1db71064, 0x3b6e20c8, 0x26d930ac,
-	0x76dc4190, 0x6b6b51f4, 0x4db26158, 0x5005713c,
-	0xedb88320, 0xf00f9344, 0xd6d6a3e8, 0xcb61b38c,
-	0x9b64c2b0, 0x86d3d2d4, 0xa00ae278, 0xbdbdf21c,
-};
+/* ---- CRC-32/IEEE: libtmrt's, so writer and loader cannot disagree. */
 
 uint32_t
 tm_priv_blob_crc32(uint32_t crc, const void *data, size_t size)
 {
-	const uint8_t *p = data;
-	size_t i;
-
-	if (!p)
-		return crc;
-	crc = ~crc;
-	for (i = 0; i < size; i++) {
-		crc ^= p[i];
-		crc = (crc >> 4) ^ crc_nibble[crc & 15];
-		crc = (crc >> 4) ^ crc_nibble[crc & 15];
-	}
-	return ~crc;
+	return tmrt_crc32(crc, data, size);
 }
