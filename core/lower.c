@@ -518,29 +518,91 @@ tm_priv_lower(const tm_model *m, unsigned flags, tm_priv_lowered *out,
 	return st;
 }
 
+struct tm_lowered {
+	tm_priv_lowered lw;
+};
+
+tm_status
+tm_model_lower(const tm_model *m, tm_lowered **out, tm_error *err)
+{
+	tm_lowered *l;
+	tm_status st;
+
+	*out = NULL;
+	l = calloc(1, sizeof *l);
+	if (!l)
+		return nomem(err);
+	st = tm_priv_lower(m, 0, &l->lw, err);
+	if (st) {
+		free(l);
+		return st;
+	}
+	*out = l;
+	return TM_OK;
+}
+
+const tmrt_model *
+tm_lowered_model(const tm_lowered *l)
+{
+	return tm_priv_blob_model(l->lw.blob);
+}
+
+size_t
+tm_lowered_arena_size(const tm_lowered *l)
+{
+	return tm_priv_blob_model(l->lw.blob)->arena_size;
+}
+
+const char *
+tm_lowered_tensor_name(const tm_lowered *l, int32_t i)
+{
+	return tm_priv_blob_tensor_name(l->lw.blob, i);
+}
+
+const char *
+tm_lowered_layer_name(const tm_lowered *l, int32_t i)
+{
+	return tm_priv_blob_layer_name(l->lw.blob, i);
+}
+
+const void *
+tm_lowered_blob(const tm_lowered *l, size_t *size)
+{
+	return tm_priv_blob_bytes(l->lw.blob, size);
+}
+
+void
+tm_lowered_free(tm_lowered *l)
+{
+	if (!l)
+		return;
+	tm_priv_lowered_fini(&l->lw);
+	free(l);
+}
+
 tm_status
 tm_model_to_blob(const tm_model *m, void **bytes, size_t *size,
 		 tm_error *err)
 {
-	tm_priv_lowered lw;
-	const uint8_t *b;
+	tm_lowered *l;
+	const void *b;
 	size_t n = 0;
 	tm_status st;
 
 	*bytes = NULL;
 	*size = 0;
-	st = tm_priv_lower(m, 0, &lw, err);
+	st = tm_model_lower(m, &l, err);
 	if (st)
 		return st;
-	b = tm_priv_blob_bytes(lw.blob, &n);
+	b = tm_lowered_blob(l, &n);
 	*bytes = malloc(n ? n : 1);
 	if (!*bytes) {
-		tm_priv_lowered_fini(&lw);
+		tm_lowered_free(l);
 		return nomem(err);
 	}
 	memcpy(*bytes, b, n);
 	*size = n;
-	tm_priv_lowered_fini(&lw);
+	tm_lowered_free(l);
 	return TM_OK;
 }
 

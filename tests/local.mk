@@ -132,7 +132,8 @@ E2E_TESTS = \
 	tests/e2e/manpage.test \
 	tests/e2e/cnn.test \
 	tests/e2e/tinymind.test \
-	tests/e2e/verify.test
+	tests/e2e/verify.test \
+	tests/e2e/header.test
 
 TESTS = $(UNIT_TESTS) $(E2E_TESTS)
 TEST_EXTENSIONS = .test
@@ -145,6 +146,7 @@ AM_TESTS_ENVIRONMENT = \
 	XDG_CONFIG_HOME='$(abs_top_builddir)/tests/no-xdg'; \
 	LD_LIBRARY_PATH='$(abs_top_builddir)/core/.libs'$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH}; \
 	TMPIPE_NO_SYSTEM_CONFIG=1; \
+	CC='$(CC)'; export CC; \
 	export TMPIPE_PLUGIN_PATH TMPIPE_FIXTURE_DIR TMPIPE_BUILDDIR \
 		XDG_CONFIG_HOME TMPIPE_NO_SYSTEM_CONFIG LD_LIBRARY_PATH; \
 	unset TMPIPE_CONFIG;

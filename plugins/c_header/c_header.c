@@ -4,6 +4,14 @@
  * the lookup table of every sigmoid. Everything a target needs is an
  * integer constant; scales are there for reference and for host code.
  *
+ * At the end, the model for libtmrt as static const tables, from the
+ * core's lowering (tm_model_lower, the same one the blob emitter
+ * serializes): the runtime's bundles (tmrt_fc_params, tmrt_lut_params)
+ * pointing at the arrays above (and at any table the lowering adds),
+ * the tensor and layer tables, <prefix>_model and <PREFIX>_ARENA_SIZE,
+ * so that tmrt_run(&<prefix>_model, in, out, arena, <PREFIX>_ARENA_SIZE)
+ * runs with nothing parsed or computed at start-up.
+ *
  * Names: <prefix>_<name> with every character outside [A-Za-z0-9_] made
  * '_' (lower case for arrays, upper case for macros). Every identifier
  * the header defines is claimed once; two model names that land on the
@@ -14,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <tmpipe/lower.h>
 #include <tmpipe/tmpipe.h>
 
 #define VALUES_PER_LINE 12
@@ -33,11 +42,22 @@ typedef struct ident {
 	const char *from;	/* the model name it came from */
 } ident;
 
+/* An int8 or int32 array the header defines, for the bundles to point
+ * at: identical contents are defined once. */
+typedef struct carray {
+	char name[IDENT_MAX];
+	const void *data;
+	int is_i8;
+	size_t n;
+} carray;
+
 typedef struct ctx {
 	FILE *fp;
 	const char *prefix;
 	ident *ids;
 	size_t n_ids, cap_ids;
+	carray *arrs;
+	size_t n_arrs, cap_arrs;
 	tm_error *err;
 	tm_status st;
 } ctx;
@@ -143,18 +163,45 @@ put_define(ctx *c, const char *what, const char *from, const char *suffix,
 	fputc('\n', c->fp);
 }
 
-static void
+/* Records array id (data v) for the runtime tables; NULL on error. */
+static const char *
+remember(ctx *c, const char *id, const void *v, int is_i8, size_t n)
+{
+	carray *a;
+
+	if (c->n_arrs == c->cap_arrs) {
+		size_t cap = c->cap_arrs ? 2 * c->cap_arrs : 32;
+		carray *v2 = realloc(c->arrs, cap * sizeof *v2);
+
+		if (!v2) {
+			c->st = tm_error_set(c->err, TM_ERR_NOMEM,
+					     "out of memory");
+			return NULL;
+		}
+		c->arrs = v2;
+		c->cap_arrs = cap;
+	}
+	a = &c->arrs[c->n_arrs++];
+	snprintf(a->name, sizeof a->name, "%s", id);
+	a->data = v;
+	a->is_i8 = is_i8;
+	a->n = n;
+	return a->name;
+}
+
+static const char *
 put_array(ctx *c, const char *what, const char *from, const char *suffix,
 	  const void *v, int is_i8, size_t n)
 {
 	const char *id = claim(c, what, from, 0, suffix);
 
 	if (!id)
-		return;
+		return NULL;
 	fprintf(c->fp, "static const %s %s[%zu] = {\n",
 		is_i8 ? "int8_t" : "int32_t", id, n);
 	put_values(c->fp, v, is_i8, n);
 	fprintf(c->fp, "};\n");
+	return remember(c, id, v, is_i8, n);
 }
 
 static void
@@ -242,6 +289,228 @@ put_lut(ctx *c, const tm_node *n)
 	fputc('\n', c->fp);
 }
 
+/* ---- The model for libtmrt ------------------------------------------- */
+
+static const char *const op_const[] = {
+	"TMRT_OP_COPY", "TMRT_OP_FULLY_CONNECTED", "TMRT_OP_CONV2D",
+	"TMRT_OP_DEPTHWISE_CONV2D", "TMRT_OP_MAX_POOL2D",
+	"TMRT_OP_AVG_POOL2D", "TMRT_OP_GLOBAL_AVG_POOL", "TMRT_OP_ADD",
+	"TMRT_OP_CONCAT", "TMRT_OP_LUT", "TMRT_OP_SOFTMAX"
+};
+
+/* The C name of the lowered array v (layer's role): an array the header
+ * already defines with the same contents, else a new one
+ * <prefix>_<layer><suffix>. "NULL" for an absent optional array. */
+static const char *
+ref_array(ctx *c, const char *layer, const char *suffix, const void *v,
+	  int is_i8, size_t n)
+{
+	char own[IDENT_MAX];
+
+	if (c->st)
+		return NULL;
+	if (!v)
+		return "NULL";
+	/* The layer's own array first (<prefix>_<layer>_...), then any. */
+	snprintf(own, sizeof own, "%s_%s_", c->prefix, layer);
+	for (char *p = own; *p; p++)
+		*p = (char)(isalnum((unsigned char)*p) || *p == '_'
+				    ? tolower((unsigned char)*p)
+				    : '_');
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < c->n_arrs; i++) {
+			const carray *a = &c->arrs[i];
+
+			if (a->is_i8 == is_i8 && a->n == n &&
+			    (pass || strncmp(a->name, own,
+					     strlen(own)) == 0) &&
+			    (a->data == v ||
+			     memcmp(a->data, v, n * (is_i8 ? 1 : 4)) == 0))
+				return a->name;
+		}
+	return put_array(c, "layer", layer, suffix, v, is_i8, n);
+}
+
+/* The bundle of lowered layer k (its arrays first); its C name, "NULL"
+ * for a copy, or NULL on error. */
+static const char *
+put_bundle(ctx *c, const tmrt_layer *ly, const char *name)
+{
+	const char *id, *w, *b, *mu, *sh, *t;
+
+	switch (ly->op) {
+	case TMRT_OP_COPY:
+		return "NULL";
+	case TMRT_OP_FULLY_CONNECTED: {
+		const tmrt_fc_params *p = ly->params;
+		size_t nw = (size_t)p->in_features * (size_t)p->out_features;
+
+		w = ref_array(c, name, "_rt_weights", p->weights, 1, nw);
+		b = ref_array(c, name, "_rt_bias", p->bias, 0,
+			      (size_t)p->out_features);
+		mu = ref_array(c, name, "_rt_multiplier", p->multiplier, 0,
+			       (size_t)p->n_requant);
+		sh = ref_array(c, name, "_rt_shift", p->shift, 0,
+			       (size_t)p->n_requant);
+		id = claim(c, "layer", name, 0, "_params");
+		if (!id)
+			return NULL;
+		fprintf(c->fp, "static const tmrt_fc_params %s = {\n"
+			"\t%ld, %ld, %s, %s,\n\t%ld, %ld, %s, %s, %ld, "
+			"%ld, %ld\n};\n", id, (long)p->in_features,
+			(long)p->out_features, w, b, (long)p->input_zp,
+			(long)p->output_zp, mu, sh, (long)p->n_requant,
+			(long)p->act_min, (long)p->act_max);
+		return id;
+	}
+	case TMRT_OP_LUT: {
+		const tmrt_lut_params *p = ly->params;
+
+		t = ref_array(c, name, "_table", p->table, 1, 256);
+		id = claim(c, "layer", name, 0, "_params");
+		if (!id)
+			return NULL;
+		fprintf(c->fp, "static const tmrt_lut_params %s = { %ld, %s "
+			"};\n", id, (long)p->size, t);
+		return id;
+	}
+	default:
+		c->st = tm_error_set(c->err, TM_ERR_UNSUPPORTED,
+				     "layer '%s': runtime op %s is not "
+				     "supported by this emitter yet", name,
+				     ly->op >= 0 && ly->op < TMRT_OP_COUNT
+					     ? op_const[ly->op]
+					     : "?");
+		return NULL;
+	}
+}
+
+static void
+put_index_list(FILE *fp, const int32_t *v, int32_t n)
+{
+	fputs(" {", fp);
+	for (int32_t i = 0; i < n; i++)
+		fprintf(fp, "%s %ld", i ? "," : "", (long)v[i]);
+	fputs(" };\n", fp);
+}
+
+static void
+put_runtime(ctx *c, const tm_lowered *lw)
+{
+	const tmrt_model *rm = tm_lowered_model(lw);
+	const char **bundle, *tensors, *layers, *lin, *ins, *outs, *model;
+	const char *arena;
+	int32_t n_lin = 0;
+
+	bundle = calloc((size_t)rm->n_layers + 1, sizeof *bundle);
+	if (!bundle) {
+		c->st = tm_error_set(c->err, TM_ERR_NOMEM, "out of memory");
+		return;
+	}
+	arena = claim(c, "header", "arena", 1, "_SIZE");
+	if (!arena) {
+		free(bundle);
+		return;
+	}
+	fprintf(c->fp, "/* ---- The model for libtmrt (int8, NHWC) ----\n *\n"
+		" *\tstatic int8_t arena[%s];\n"
+		" *\ttmrt_run(&%s_model, in, out, arena, sizeof arena);\n"
+		" *\n * in and out: one int8 buffer per model input and output,"
+		" in the order\n * of the _INDEX macros. Integers only: "
+		"nothing is parsed or computed\n * at start-up. */\n"
+		"#include <tmrt/model.h>\n\n#define %s %lu\n", arena,
+		c->prefix, arena, (unsigned long)rm->arena_size);
+	for (int32_t i = 0; i < rm->n_inputs && !c->st; i++) {
+		const char *nm = tm_lowered_tensor_name(lw, rm->inputs[i]);
+
+		fprintf(c->fp, "/* model input %ld: tensor '%s' */\n",
+			(long)i, nm);
+		put_define(c, "tensor", nm, "_SIZE", "%lu",
+			   (unsigned long)rm->tensors[rm->inputs[i]].size);
+		put_define(c, "tensor", nm, "_INDEX", "%ld", (long)i);
+	}
+	for (int32_t i = 0; i < rm->n_outputs && !c->st; i++) {
+		const char *nm = tm_lowered_tensor_name(lw, rm->outputs[i]);
+
+		fprintf(c->fp, "/* model output %ld: tensor '%s' */\n",
+			(long)i, nm);
+		put_define(c, "tensor", nm, "_SIZE", "%lu",
+			   (unsigned long)rm->tensors[rm->outputs[i]].size);
+		put_define(c, "tensor", nm, "_INDEX", "%ld", (long)i);
+	}
+	fputc('\n', c->fp);
+	for (int32_t k = 0; k < rm->n_layers && !c->st; k++) {
+		bundle[k] = put_bundle(c, &rm->layers[k],
+				       tm_lowered_layer_name(lw, k));
+		n_lin += rm->layers[k].n_inputs;
+	}
+	tensors = claim(c, "header", "tensors", 0, "");
+	layers = claim(c, "header", "layers", 0, "");
+	lin = claim(c, "header", "layer_inputs", 0, "");
+	ins = claim(c, "header", "inputs", 0, "");
+	outs = claim(c, "header", "outputs", 0, "");
+	model = claim(c, "header", "model", 0, "");
+	if (c->st) {
+		free(bundle);
+		return;
+	}
+	fprintf(c->fp, "\nstatic const tmrt_tensor %s[%ld] = {\n", tensors,
+		(long)rm->n_tensors);
+	for (int32_t i = 0; i < rm->n_tensors; i++) {
+		const tmrt_tensor *t = &rm->tensors[i];
+
+		fprintf(c->fp, "\t{ %lu, %lu, { %ld, %ld, %ld, %ld }, %ld }%s"
+			"\t/* %ld '%s': arena bytes %lu-%lu */\n",
+			(unsigned long)t->offset, (unsigned long)t->size,
+			(long)t->dims.n, (long)t->dims.h, (long)t->dims.w,
+			(long)t->dims.c, (long)t->zp,
+			i + 1 < rm->n_tensors ? "," : "", (long)i,
+			tm_lowered_tensor_name(lw, i),
+			(unsigned long)t->offset,
+			(unsigned long)(t->offset + t->size - 1));
+	}
+	fprintf(c->fp, "};\n");
+	if (rm->n_layers > 0) {
+		int32_t at = 0;
+
+		fprintf(c->fp, "static const int32_t %s[%ld] =", lin,
+			(long)n_lin);
+		fputs(" {", c->fp);
+		for (int32_t k = 0; k < rm->n_layers; k++)
+			for (int32_t j = 0; j < rm->layers[k].n_inputs; j++)
+				fprintf(c->fp, "%s %ld", k || j ? "," : "",
+					(long)rm->layers[k].inputs[j]);
+		fputs(" };\n", c->fp);
+		fprintf(c->fp, "static const tmrt_layer %s[%ld] = {\n",
+			layers, (long)rm->n_layers);
+		for (int32_t k = 0; k < rm->n_layers; k++) {
+			const tmrt_layer *ly = &rm->layers[k];
+
+			fprintf(c->fp, "\t{ %s, %s%s, %s + %ld, %ld, %ld }%s"
+				"\t/* %s */\n", op_const[ly->op],
+				strcmp(bundle[k], "NULL") ? "&" : "",
+				bundle[k], lin, (long)at, (long)ly->n_inputs,
+				(long)ly->output,
+				k + 1 < rm->n_layers ? "," : "",
+				tm_lowered_layer_name(lw, k));
+			at += ly->n_inputs;
+		}
+		fprintf(c->fp, "};\n");
+	}
+	fprintf(c->fp, "static const int32_t %s[%ld] =", ins,
+		(long)rm->n_inputs);
+	put_index_list(c->fp, rm->inputs, rm->n_inputs);
+	fprintf(c->fp, "static const int32_t %s[%ld] =", outs,
+		(long)rm->n_outputs);
+	put_index_list(c->fp, rm->outputs, rm->n_outputs);
+	fprintf(c->fp, "static const tmrt_model %s = {\n\t%s, %ld, %s, %ld,"
+		"\n\t%s, %ld, %s, %ld,\n\t%s\n};\n\n", model, tensors,
+		(long)rm->n_tensors, rm->n_layers > 0 ? layers : "NULL",
+		(long)rm->n_layers, ins, (long)rm->n_inputs, outs,
+		(long)rm->n_outputs, arena);
+	free(bundle);
+}
+
 static tm_status
 ch_emit(const tm_model *m, const tm_params *p, tm_outputs *outs,
 	tm_error *err)
@@ -249,6 +518,8 @@ ch_emit(const tm_model *m, const tm_params *p, tm_outputs *outs,
 	const char *path = tm_params_get_string(p, "path");
 	ctx c = { 0 };
 	const char *guard;
+	tm_lowered *lw = NULL;
+	tm_status st;
 
 	c.prefix = tm_params_get_string(p, "prefix");
 	c.err = err;
@@ -269,17 +540,25 @@ ch_emit(const tm_model *m, const tm_params *p, tm_outputs *outs,
 		tm_op op = m->nodes[k]->op;
 
 		if (op != TM_OP_DENSE && op != TM_OP_RELU &&
-		    op != TM_OP_SIGMOID)
+		    op != TM_OP_SIGMOID && op != TM_OP_TANH &&
+		    op != TM_OP_FLATTEN && op != TM_OP_RESHAPE)
 			return tm_error_set(err, TM_ERR_UNSUPPORTED,
 					    "layer '%s': op %s is not supported "
-					    "by this emitter yet (dense, relu "
-					    "and sigmoid are)",
+					    "by this emitter yet (dense, relu, "
+					    "sigmoid, tanh, flatten and "
+					    "reshape are)",
 					    m->nodes[k]->name,
 					    tm_op_name(op));
 	}
+	/* The runtime's tables: the lowering the blob emitter uses. */
+	st = tm_model_lower(m, &lw, err);
+	if (st)
+		return st;
 	c.fp = tm_outputs_open(outs, path, err);
-	if (!c.fp)
+	if (!c.fp) {
+		tm_lowered_free(lw);
 		return err->code;
+	}
 	fprintf(c.fp, "/* Generated by tmpipe %s from %s. Do not edit.\n",
 		tm_version(), m->source ? m->source : "a model");
 	fprintf(c.fp, " *\n * int8 quantization (TFLite scheme): activations "
@@ -306,9 +585,13 @@ ch_emit(const tm_model *m, const tm_params *p, tm_outputs *outs,
 		else if (n->lut)
 			put_lut(&c, n);
 	}
+	if (!c.st)
+		put_runtime(&c, lw);
 	if (guard)
 		fprintf(c.fp, "#endif /* %s */\n", guard);
 	free(c.ids);
+	free(c.arrs);
+	tm_lowered_free(lw);
 	/* On error the core discards the half-written file. */
 	return c.st;
 }
