@@ -356,20 +356,6 @@ setup(vctx *c, const tm_pipeline *pl, size_t batch, tm_verify_report *rep,
 	return TM_OK;
 }
 
-/* The float (CHW) index of the j-th int8 value of tensor t: libtmrt
- * holds a [C, H, W] sample as (1, H, W, C). */
-static size_t
-float_index(const tm_tensor *t, size_t j)
-{
-	size_t ch, hw;
-
-	if (t->ndim != 3)
-		return j;
-	ch = (size_t)t->shape[0];
-	hw = (size_t)t->shape[1] * (size_t)t->shape[2];
-	return (j % ch) * hw + j / ch;
-}
-
 static int8_t
 quantize_value(float x, const tm_qparams *q)
 {
@@ -385,8 +371,8 @@ quantize_value(float x, const tm_qparams *q)
 	return (int8_t)(r < TM_QMIN ? TM_QMIN : r > TM_QMAX ? TM_QMAX : r);
 }
 
-/* argmax (first maximum) of a float output; of an int8 one, in float
- * order. */
+/* argmax (first maximum) of a float output; of an int8 one stored with
+ * layout lay, in the model's order. */
 static size_t
 argmax_f(const float *v, size_t n)
 {
@@ -399,31 +385,30 @@ argmax_f(const float *v, size_t n)
 }
 
 static size_t
-argmax_q(const tm_tensor *t, const int8_t *v)
+argmax_q(const tm_priv_layout *lay, const int8_t *v, size_t n)
 {
-	size_t n = tm_tensor_numel(t), best = 0, bi = 0;
+	size_t best = 0;
 
-	for (size_t j = 0; j < n; j++) {
-		size_t i = float_index(t, j);
-
-		if (j == 0 || v[j] > v[best] || (v[j] == v[best] && i < bi)) {
+	for (size_t j = 1; j < n; j++)
+		if (v[tm_priv_layout_index(lay, j)] >
+		    v[tm_priv_layout_index(lay, best)])
 			best = j;
-			bi = i;
-		}
-	}
-	return bi;
+	return best;
 }
 
-/* Adds the error of int8 q (dequantized) against float f (one sample of
- * tensor t) to a. */
+/* Adds the error of int8 q (stored with layout lay, dequantized) against
+ * float f (one sample of tensor t, in the model's order) to a. */
 static void
-accumulate(acc *a, const tm_tensor *t, const int8_t *q, const float *f)
+accumulate(acc *a, const tm_tensor *t, const tm_priv_layout *lay,
+	   const int8_t *q, const float *f)
 {
 	size_t n = tm_tensor_numel(t);
 
 	for (size_t j = 0; j < n; j++) {
-		double fv = f[float_index(t, j)];
-		double d = t->q.scale * (double)(q[j] - t->q.zero_point);
+		double fv = f[j];
+		double d = t->q.scale *
+			   (double)(q[tm_priv_layout_index(lay, j)] -
+				    t->q.zero_point);
 		double e = fabs(d - fv);
 
 		if (e > a->max_abs)
@@ -461,9 +446,11 @@ one_sample(vctx *c, size_t s, size_t g, tm_error *err)
 		size_t n = tm_tensor_numel(t);
 		const float *f = c->in[i] + s * n;
 
+		/* libtmrt holds images HWC (lower_priv.h). */
 		for (size_t j = 0; j < n; j++)
-			c->qin[i][j] = quantize_value(f[float_index(t, j)],
-						      &t->q);
+			c->qin[i][tm_priv_layout_index(
+				&c->plain.lw.in_layout[i], j)] =
+				quantize_value(f[j], &t->q);
 	}
 	st = run_one(&c->plain, c->qin, err);
 	if (!st)
@@ -475,6 +462,7 @@ one_sample(vctx *c, size_t s, size_t g, tm_error *err)
 		size_t n = tm_tensor_numel(t);
 		const float *f = tm_priv_interp_tensor(c->it, m->outputs[o]);
 		const int8_t *q = c->plain.out[o];
+		const tm_priv_layout *lay = &c->plain.lw.out_layout[o];
 
 		if (!f)
 			return tm_error_set(err, TM_ERR_INTERNAL,
@@ -489,11 +477,11 @@ one_sample(vctx *c, size_t s, size_t g, tm_error *err)
 					    "overwrites a live tensor",
 					    t->name, g);
 		f += s * n;
-		accumulate(&c->acc[o], t, q, f);
-		if (n > 1 && argmax_f(f, n) == argmax_q(t, q))
+		accumulate(&c->acc[o], t, lay, q, f);
+		if (n > 1 && argmax_f(f, n) == argmax_q(lay, q, n))
 			c->acc[o].top1_agree++;
 		if (o == c->lab_out) {
-			size_t pf = argmax_f(f, n), pq = argmax_q(t, q);
+			size_t pf = argmax_f(f, n), pq = argmax_q(lay, q, n);
 
 			c->float_correct += pf == (size_t)c->labels[g];
 			c->int8_correct += pq == (size_t)c->labels[g];
@@ -505,7 +493,9 @@ one_sample(vctx *c, size_t s, size_t g, tm_error *err)
 		const float *f = tm_priv_interp_tensor(c->it, c->tens[k]);
 
 		if (f)
-			accumulate(&c->tacc[k], t, c->all.out[c->tens_out[k]],
+			accumulate(&c->tacc[k], t,
+				   &c->all.lw.out_layout[c->tens_out[k]],
+				   c->all.out[c->tens_out[k]],
 				   f + s * tm_tensor_numel(t));
 	}
 	return TM_OK;
@@ -673,6 +663,13 @@ tm_priv_verify(const tm_model *m, const tm_pipeline *pl,
 		rep->arena_bytes = c.plain.rt->arena_size;
 		st = runner_init(&c.all, m, TM_PRIV_LOWER_EXPOSE_ALL, err);
 	}
+	for (size_t i = 0; !st && i < m->n_inputs; i++)
+		if (memcmp(&c.plain.lw.in_layout[i], &c.all.lw.in_layout[i],
+			   sizeof c.plain.lw.in_layout[i]))
+			st = tm_error_set(err, TM_ERR_INTERNAL,
+					  "verify: input %zu is laid out "
+					  "differently with every tensor "
+					  "exposed", i);
 	if (!st)
 		st = pick_tensors(&c, err);
 	if (!st)

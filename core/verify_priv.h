@@ -17,10 +17,12 @@
  * TM_ERR_NUMERIC "verify: output 'NAME': max |int8 - float| = E exceeds
  * the tolerance T" (the first failing output in model order).
  *
- * Layout: libtmrt holds an image [C, H, W] as NHWC (1, H, W, C); the
- * interpreter as CHW. Every tensor of three dimensions per sample is
- * permuted on the way in (inputs) and compared in the matching order
- * (outputs, intermediates); other ranks are the same in both.
+ * Layout: libtmrt holds an image [C, H, W] as NHWC (1, H, W, C), and a
+ * flattened image keeps those HWC bytes; the interpreter holds both in
+ * the model's CHW order. The lowering says how each of its inputs and
+ * outputs is laid out (tm_priv_layout): inputs are permuted on the way
+ * in, outputs and intermediates compared element by element in the
+ * model's order.
  *
  * Every tensor: the model is lowered a second time with every arena
  * tensor exposed (TM_PRIV_LOWER_EXPOSE_ALL) and run on the same int8
