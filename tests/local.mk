@@ -133,7 +133,8 @@ E2E_TESTS = \
 	tests/e2e/cnn.test \
 	tests/e2e/tinymind.test \
 	tests/e2e/verify.test \
-	tests/e2e/header.test
+	tests/e2e/header.test \
+	tests/e2e/digits.test
 
 TESTS = $(UNIT_TESTS) $(E2E_TESTS)
 TEST_EXTENSIONS = .test
