@@ -6,8 +6,10 @@
  *
  * At the end, the model for libtmrt as static const tables, from the
  * core's lowering (tm_model_lower, the same one the blob emitter
- * serializes): the runtime's bundles (tmrt_fc_params, tmrt_lut_params)
- * pointing at the arrays above (and at any table the lowering adds),
+ * serializes): the runtime's bundle of every layer (fully connected,
+ * conv and depthwise, pools, global pool, add, concat with its inputs,
+ * LUT, softmax with its exp table) pointing at the arrays above (and at
+ * any array the lowering adds: reordered conv weights, tables),
  * the tensor and layer tables, <prefix>_model and <PREFIX>_ARENA_SIZE,
  * so that tmrt_run(&<prefix>_model, in, out, arena, <PREFIX>_ARENA_SIZE)
  * runs with nothing parsed or computed at start-up.
