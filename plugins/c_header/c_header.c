@@ -38,8 +38,10 @@ static const tm_param_spec ch_params[] = {
 	TM_PARAM_END
 };
 
+/* Names live on the heap: the tables grow with realloc, and the names
+ * handed out must stay put. */
 typedef struct ident {
-	char name[IDENT_MAX];
+	char *name;			/* IDENT_MAX bytes */
 	const char *what;	/* "tensor", "layer" */
 	const char *from;	/* the model name it came from */
 } ident;
@@ -47,7 +49,7 @@ typedef struct ident {
 /* An int8 or int32 array the header defines, for the bundles to point
  * at: identical contents are defined once. */
 typedef struct carray {
-	char name[IDENT_MAX];
+	const char *name;		/* an ident's */
 	const void *data;
 	int is_i8;
 	size_t n;
@@ -99,9 +101,15 @@ claim(ctx *c, const char *what, const char *from, int upper,
 		c->cap_ids = cap;
 	}
 	id = &c->ids[c->n_ids];
-	len = (size_t)snprintf(id->name, sizeof id->name, "%s_%s%s",
+	id->name = malloc(IDENT_MAX);
+	if (!id->name) {
+		c->st = tm_error_set(c->err, TM_ERR_NOMEM, "out of memory");
+		return NULL;
+	}
+	len = (size_t)snprintf(id->name, IDENT_MAX, "%s_%s%s",
 			       c->prefix, from, suffix);
-	if (len >= sizeof id->name) {
+	if (len >= IDENT_MAX) {
+		free(id->name);
 		c->st = tm_error_set(c->err, TM_ERR_INVALID,
 				     "%s '%s' makes a C name longer "
 				     "than %d characters", what, from,
@@ -124,6 +132,7 @@ claim(ctx *c, const char *what, const char *from, int upper,
 				     "become the C name %s; rename one",
 				     c->ids[i].what, c->ids[i].from, what,
 				     from, id->name);
+		free(id->name);
 		return NULL;
 	}
 	c->n_ids++;
@@ -184,7 +193,7 @@ remember(ctx *c, const char *id, const void *v, int is_i8, size_t n)
 		c->cap_arrs = cap;
 	}
 	a = &c->arrs[c->n_arrs++];
-	snprintf(a->name, sizeof a->name, "%s", id);
+	a->name = id;
 	a->data = v;
 	a->is_i8 = is_i8;
 	a->n = n;
@@ -714,6 +723,8 @@ ch_emit(const tm_model *m, const tm_params *p, tm_outputs *outs,
 		put_runtime(&c, lw);
 	if (guard)
 		fprintf(c.fp, "#endif /* %s */\n", guard);
+	for (size_t i = 0; i < c.n_ids; i++)
+		free(c.ids[i].name);
 	free(c.ids);
 	free(c.arrs);
 	tm_lowered_free(lw);
