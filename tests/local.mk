@@ -139,7 +139,8 @@ E2E_TESTS = \
 	tests/e2e/tinymind.test \
 	tests/e2e/verify.test \
 	tests/e2e/header.test \
-	tests/e2e/header_cnn.test
+	tests/e2e/header_cnn.test \
+	tests/e2e/digits.test
 
 TESTS = $(UNIT_TESTS) $(E2E_TESTS)
 TEST_EXTENSIONS = .test

@@ -2,8 +2,8 @@
  * Quantization Through Weight Equalization and Bias Correction"), per
  * QUANT.md, Transforms.
  *
- * For a pair of layers W1 -> (relu | leaky_relu | nothing) -> W2 and each
- * channel c between them:
+ * For a pair of layers W1 -> (relu | leaky_relu | nothing) -> (maxpool2d |
+ * nothing) -> W2 and each channel c between them:
  *
  *	r1 = max |W1[c, ...]|	output channel c of layer 1 (a whole
  *				filter for a conv2d, a row for a dense)
@@ -14,8 +14,9 @@
  *
  * skipping a channel when r1 or r2 is at most 1e-8. Both ranges become
  * sqrt(r1 r2); the network computes the same function, because relu and
- * leaky_relu are positively homogeneous (f(x / s) = f(x) / s for s > 0).
- * ReLU6 and other clips are not, so they end a pair.
+ * leaky_relu are positively homogeneous (f(x / s) = f(x) / s for s > 0),
+ * and so is a max pool, channel by channel. ReLU6 and other clips are
+ * not, so they end a pair.
  *
  * In a chain (A -> B -> C) a layer is the second of one pair and the
  * first of the next, and equalizing one pair moves the other's ranges:
@@ -25,8 +26,9 @@
  * once at the end.
  *
  * Pairs are found in the graph: a dense or conv2d layer whose output only
- * the next layer reads (directly or through one relu or leaky_relu that
- * nothing else reads), when that layer is of the same kind, and neither
+ * the next layer reads (directly or through one relu or leaky_relu, then
+ * one maxpool2d, that nothing else reads), when that layer is of the same
+ * kind, and neither
  * shares its weights. With the pairs parameter only the pairs listed are
  * equalized, and a listed pair that is not one is an error at its line.
  *
@@ -144,12 +146,27 @@ find_pair(const tm_model *m, size_t a, size_t *via, char *why, size_t size)
 			return NO_INDEX;
 		nb = m->nodes[b];
 	}
+	/* A max pool works channel by channel and commutes with a positive
+	 * scale: maxpool(x / s) = maxpool(x) / s. */
+	if (nb->op == TM_OP_MAXPOOL2D) {
+		if (*via == NO_INDEX)
+			*via = b;
+		b = only_reader(m, nb->outputs[0], nb->name, why, size);
+		if (b == NO_INDEX)
+			return NO_INDEX;
+		nb = m->nodes[b];
+	}
 	if (!has_weights(nb)) {
+		const tm_node *last = m->nodes[b];
+
+		for (size_t i = 0; i < m->n_nodes; i++)
+			if (m->nodes[i]->n_outputs &&
+			    m->nodes[i]->outputs[0] == nb->inputs[0])
+				last = m->nodes[i];
 		snprintf(why, size, "'%s' is followed by the %s layer '%s' "
-			 "(only relu, leaky_relu or nothing may stand between "
-			 "the two layers, and the second must be a dense or "
-			 "conv2d)", *via == NO_INDEX ? na->name
-						    : m->nodes[*via]->name,
+			 "(only relu, leaky_relu, maxpool2d or nothing may "
+			 "stand between the two layers, and the second must "
+			 "be a dense or conv2d)", last->name,
 			 tm_op_name(nb->op), nb->name);
 		return NO_INDEX;
 	}
@@ -552,7 +569,8 @@ cle_run(tm_model *m, const tm_params *params, unsigned *preserved,
 	if (c.n_pairs == 0) {
 		tm_log(TM_LOG_WARNING, NAME, "no pair of layers to equalize "
 		       "(a dense or conv2d layer followed by one of the same "
-		       "kind, directly or through a relu or leaky_relu)");
+		       "kind, directly or through a relu or leaky_relu and "
+		       "a maxpool2d)");
 		goto out;
 	}
 	for (size_t k = 0; k < c.n_layers; k++)
@@ -601,7 +619,7 @@ static const tm_param_spec pair_fields[] = {
 	{ .name = "second", .type = TM_PARAM_STRING,
 	  .flags = TM_PARAM_REQUIRED,
 	  .help = "the layer of the same kind that reads them (directly or "
-		  "through one relu or leaky_relu)" },
+		  "through one relu or leaky_relu, then one maxpool2d)" },
 	TM_PARAM_END
 };
 
