@@ -377,7 +377,7 @@ ref_array(ctx *c, const char *layer, const char *suffix, const void *v,
 static void
 put_dims(FILE *fp, const tmrt_dims *d)
 {
-	fprintf(fp, "{ %ld, %ld, %ld, %ld }, ", (long)d->n, (long)d->h,
+	fprintf(fp, "{ %ld, %ld, %ld, %ld },", (long)d->n, (long)d->h,
 		(long)d->w, (long)d->c);
 }
 
@@ -406,6 +406,7 @@ put_conv(ctx *c, const tmrt_layer *ly, const char *name)
 	o = def_open(c, "tmrt_conv_params", id, -1);
 	fputs(" {\n\t", o);
 	put_dims(o, &p->input);
+	fputc(' ', o);
 	put_dims(o, &p->output);
 	fprintf(o, "\n\t%ld, %ld, %ld, %ld, %ld, %ld,\n\t%ld, %ld, "
 		"%ld, %ld, %ld,\n\t%s, %s,\n\t%ld, %ld, %s, %s, %ld, %ld, "
@@ -476,6 +477,7 @@ put_bundle(ctx *c, const tmrt_layer *ly, const char *name)
 		o = def_open(c, "tmrt_pool_params", id, -1);
 		fputs(" {\n\t", o);
 		put_dims(o, &p->input);
+		fputc(' ', o);
 		put_dims(o, &p->output);
 		fprintf(o, "\n\t%ld, %ld, %ld, %ld, %ld, %ld,\n\t%ld, "
 			"%ld, %ld, %ld, %ld,\n\t%ld, %ld, %ld, %ld, %ld, %ld\n"
@@ -573,6 +575,16 @@ put_bundle(ctx *c, const tmrt_layer *ly, const char *name)
 	}
 }
 
+/* For an image input or output: its bytes are channels-last. */
+static void
+put_layout(FILE *fp, const tmrt_tensor *t)
+{
+	if (t->dims.c > 1 && (int64_t)t->dims.h * t->dims.w > 1)
+		fprintf(fp, "/* an image, channels last: [%ld][%ld][%ld] "
+			"(H, W, C) */\n", (long)t->dims.h, (long)t->dims.w,
+			(long)t->dims.c);
+}
+
 static void
 put_index_list(FILE *fp, const int32_t *v, int32_t n)
 {
@@ -614,6 +626,7 @@ put_runtime(ctx *c, const tm_lowered *lw)
 
 		fprintf(c->fp, "/* model input %ld: tensor '%s' */\n",
 			(long)i, nm);
+		put_layout(c->fp, &rm->tensors[rm->inputs[i]]);
 		put_define(c, "tensor", nm, "_SIZE", "%lu",
 			   (unsigned long)rm->tensors[rm->inputs[i]].size);
 		put_define(c, "tensor", nm, "_INDEX", "%ld", (long)i);
@@ -623,6 +636,7 @@ put_runtime(ctx *c, const tm_lowered *lw)
 
 		fprintf(c->fp, "/* model output %ld: tensor '%s' */\n",
 			(long)i, nm);
+		put_layout(c->fp, &rm->tensors[rm->outputs[i]]);
 		put_define(c, "tensor", nm, "_SIZE", "%lu",
 			   (unsigned long)rm->tensors[rm->outputs[i]].size);
 		put_define(c, "tensor", nm, "_INDEX", "%ld", (long)i);
