@@ -9,9 +9,11 @@
  * these up to about one output step when its output range is what its
  * taps can produce (a calibrated range), so every single-op model here
  * must stay within BOUND = 1.5 output steps of the float output; the
- * error measured for each model is printed next to its test and is
- * below 1.3 steps (a model of two requantizing layers gets 2: the first
- * one's rounding is seen through the second's weights). Exact checks
+ * error measured for each model is printed next to its test (at most
+ * 1.22 steps when written). A model of two requantizing layers gets 2:
+ * the first one's rounding is seen through the second's weights
+ * (measured at most 1.68). A folded ReLU6 narrows the output range below
+ * what the taps produce, and its bound grows by that ratio. Exact checks
  * (no bound) cover the flatten -> dense column permutation, the folded
  * ReLU6 clamp and the integer BatchNorm's weights, computed by hand.
  *
@@ -149,7 +151,8 @@ mb_unary(mb *b, const char *name, tm_op op, const char *in)
 /* ---- Calibrate, quantize, lower, run --------------------------------- */
 
 typedef struct result {
-	double steps;			/* max |int8 - float| in output steps */
+	double steps;			/* max |int8 - float|, in output
+					 * steps */
 	tm_priv_lowered lw;		/* valid until result_fini */
 } result;
 
@@ -330,7 +333,8 @@ test_conv(void)
 			char what[64];
 
 			mb_begin(&b, 11u + (unsigned)i, 3, 3, 9, 8);
-			n = mb_conv(&b, "conv", "x", 4, 3, cf[i].kh, cf[i].kw, 1);
+			n = mb_conv(&b, "conv", "x", 4, 3, cf[i].kh,
+				    cf[i].kw, 1);
 			if (n) {
 				n->attrs.stride[0] = cf[i].s0;
 				n->attrs.stride[1] = cf[i].s1;
@@ -745,7 +749,7 @@ test_batchnorm(void)
 	mb_conv(&b, "c", "x", 3, 3, 1, 1, 1);
 	mb_node(&b, "s", TM_OP_ADD, 2, ab);
 	mb_bn(&b, "bn", "s", 3);
-	check_bound(&b, "bn after add", 0, 2.5);
+	check_bound(&b, "bn after add", 0, 2.0);
 }
 
 /* What the runtime cannot run says which layer. */
@@ -799,7 +803,8 @@ test_cnn(void)
 		 "    - {name: conv1, op: conv2d, input: input, padding: [1]}\n"
 		 "    - {name: bn1, op: batchnorm, input: conv1}\n"
 		 "    - {name: relu1, op: relu, input: bn1}\n"
-		 "    - {name: pool1, op: maxpool2d, input: relu1, kernel: [2]}\n"
+		 "    - {name: pool1, op: maxpool2d, input: relu1, "
+		 "kernel: [2]}\n"
 		 "    - {name: conv2, op: conv2d, input: pool1, stride: [2], "
 		 "padding: [1]}\n"
 		 "    - {name: bn2, op: batchnorm, input: conv2, eps: 0.001}\n"
