@@ -23,6 +23,12 @@ The outputs are committed; `make check` needs no Python.
             bn_fold + bias_absorb, c.npy (the shifts), range.txt: the
             minmax range of h1 over inputs.npy before and after
             ("lo hi" twice): hi shrinks by the known amount.
+  absorb_conv/ [2, 6, 6]: conv1 (3x3, pad 1) - bn1 - a1 (ReLU) - conv2
+            (3x3, no padding), bn1's statistics made as for absorb (every
+            pre-activation above its shift), channel 2 with c = 0.
+            ref/conv1.bias.npy, ref/conv2.bias.npy: after bn_fold +
+            bias_absorb (conv2's bias + W2 c summed over the taps). The
+            test also runs conv2 with padding 1: left alone.
   correct/  [8]: fc (4x8), the output. Weights (k + 0.4) / 127 with one
             entry 1.0 per tensor, so per-tensor int8 rounding (scale
             1/127) moves each by -0.4/127 or so: a biased error, on inputs
@@ -125,6 +131,44 @@ def absorb(rng):
     with open(os.path.join(ref, "range.txt"), "w") as f:
         f.write("%.9g %.9g\n%.9g %.9g\n" % (h_before.min(), h_before.max(),
                                             h_after.min(), h_after.max()))
+
+
+def absorb_conv(gen):
+    folder = os.path.join(OUT, "absorb_conv")
+    c1 = torch.nn.Conv2d(2, 3, 3, padding=1)
+    c2 = torch.nn.Conv2d(3, 2, 3)
+    bn = torch.nn.BatchNorm2d(3)
+    x = (torch.rand(8, 2, 6, 6, generator=gen) * 2 - 1)
+    with torch.no_grad():
+        z = c1(x).double()
+        mean = z.mean(dim=(0, 2, 3))
+        dev = (z - mean[None, :, None, None]).abs().amax(dim=(0, 2, 3))
+        bn.running_mean.copy_(mean.float())
+        bn.running_var.copy_((dev / 1.2) ** 2 - bn.eps)
+        bn.weight.copy_(torch.tensor([0.5, -0.4, 0.3]))
+        bn.bias.copy_(torch.tensor([3.0, 2.5, 0.5]))   # c = 0 for the last
+    bn.eval()
+    for name, m in (("conv1", c1), ("conv2", c2), ("bn1", bn)):
+        for key, v in m.state_dict().items():
+            if key != "num_batches_tracked":
+                save(folder, name + "." + key, v.numpy())
+    save(folder, "inputs", x.numpy())
+    g = bn.weight.detach().double().numpy()
+    beta = bn.bias.detach().double().numpy()
+    c = np.maximum(0.0, beta - 3.0 * np.abs(g))
+    assert c[2] == 0.0 and (c[:2] > 0).all()
+    with torch.no_grad():
+        pre = bn(c1(x)).double().numpy()
+    assert (pre >= c[None, :, None, None]).all()
+    # The folded bias minus c, and conv2's plus W2 c over the taps.
+    sigma = g / np.sqrt(bn.running_var.double().numpy() + bn.eps)
+    b1f = ((c1.bias.detach().double().numpy() -
+            bn.running_mean.double().numpy()) * sigma + beta).astype(F32)
+    w2 = c2.weight.detach().double().numpy()
+    ref = os.path.join(folder, "ref")
+    save(ref, "conv1.bias", b1f - c)
+    save(ref, "conv2.bias", c2.bias.detach().double().numpy() +
+         np.einsum("oikl,i->o", w2, c))
 
 
 # --- bias_correct -----------------------------------------------------------
@@ -265,6 +309,7 @@ def main():
     correct(rng)
     cle(torch.Generator().manual_seed(6))
     correct_conv(torch.Generator().manual_seed(42))
+    absorb_conv(torch.Generator().manual_seed(7))
 
 
 if __name__ == "__main__":

@@ -388,6 +388,79 @@ test_absorb_no_bn(void)
 	tm_model_free(m);
 }
 
+/* conv2d pairs: absorbed over the taps into a conv that does not pad;
+ * one that pads is left alone, with a note. */
+static tm_model *
+absorb_conv_model(const char *pad, const char *transforms)
+{
+	char dir[4096], text[8192];
+
+	dfq_dir("absorb_conv", dir, sizeof dir);
+	snprintf(text, sizeof text, "tmpipe: 1\nmodel:\n  frontend: npy\n"
+		 "  dir: %s\n  inputs: {input: [2, 6, 6]}\n  layers:\n"
+		 "    - {name: conv1, op: conv2d, input: input, padding: [1]}\n"
+		 "    - {name: bn1, op: batchnorm, input: conv1}\n"
+		 "    - {name: a1, op: relu, input: bn1}\n"
+		 "    - {name: conv2, op: conv2d, input: a1%s}\n"
+		 "transforms:\n%s", dir, pad, transforms);
+	return run_ok(text, NULL);
+}
+
+static void
+test_absorb_conv(void)
+{
+	tm_model *a = absorb_conv_model("", "  - bn_fold\n");
+	tm_model *b = absorb_conv_model("", "  - bn_fold\n  - bias_absorb\n");
+	char logged[sizeof logbuf];
+	tm_model *pa = NULL, *pb = NULL;
+	char dir[4096], file[4096];
+	float *ya = NULL, *yb = NULL;
+	size_t na, nb;
+
+	snprintf(logged, sizeof logged, "%s", logbuf);
+	REQUIRE(a);
+	REQUIRE(b);
+	dfq_dir("absorb_conv", dir, sizeof dir);
+	snprintf(file, sizeof file, "%s/inputs.npy", dir);
+	ya = forward(a, file, &na);
+	yb = forward(b, file, &nb);
+	REQUIRE(ya && yb && na == nb && na == 8 * 2 * 4 * 4);
+	CU_ASSERT(max_rel(yb, ya, na) <= 1e-5);
+	snprintf(file, sizeof file, "%s/ref/conv1.bias.npy", dir);
+	check_const(b, "conv1.bias", file, 1e-6);
+	snprintf(file, sizeof file, "%s/ref/conv2.bias.npy", dir);
+	check_const(b, "conv2.bias", file, 1e-6);
+	CU_ASSERT_PTR_NOT_NULL(strstr(logged, "note: bias_absorb: 'conv1' -> "
+				      "'conv2': shifted 2 of 3 channels, by "
+				      "up to "));
+
+	/* With padding: nothing moves. */
+	pa = absorb_conv_model(", padding: [1]", "  - bn_fold\n");
+	pb = absorb_conv_model(", padding: [1]",
+			       "  - bn_fold\n  - bias_absorb\n");
+	REQUIRE(pa && pb);
+	CU_ASSERT_PTR_NOT_NULL(strstr(logbuf, "note: bias_absorb: 'conv1' "
+				      "has BatchNorm statistics but nothing "
+				      "to absorb into: 'conv2' pads its input "
+				      "(the absorption would be exact only "
+				      "away from the borders)\n"));
+	{
+		const tm_tensor *x = tm_model_find_tensor(pa, "conv1.bias");
+		const tm_tensor *y = tm_model_find_tensor(pb, "conv1.bias");
+
+		REQUIRE(x && y);
+		CU_ASSERT_EQUAL(memcmp(x->data, y->data, 3 * sizeof(float)),
+				0);
+	}
+out:
+	free(ya);
+	free(yb);
+	tm_model_free(a);
+	tm_model_free(b);
+	tm_model_free(pa);
+	tm_model_free(pb);
+}
+
 /* --- bias_correct -------------------------------------------------------- */
 
 static tm_model *
@@ -771,6 +844,7 @@ test_cle_sqnr(void)
 static const tm_test_case absorb_cases[] = {
 	{ "exact absorption shrinks the range", test_absorb_exact },
 	{ "after cle", test_absorb_after_cle },
+	{ "conv2d, and a conv2d that pads", test_absorb_conv },
 	{ "no BatchNorm statistics: nothing changes", test_absorb_no_bn },
 	{ NULL, NULL }
 };
