@@ -198,10 +198,28 @@ tm_pipeline_run(const tm_pipeline *pl, tm_stage_hook hook, void *user,
 		sum->samples = cs.samples;
 		stage_done(hook, user, sum, "calibration", t0);
 
-		for (size_t i = split; i < pl->n_transforms; i++) {
-			const tm_stage *s = &pl->transforms[i];
+		/* Ranges observed before a transform that did not keep them
+		 * are stale: the model as it is now is observed again before
+		 * the next transform that reads data (it may read ranges),
+		 * and before quantizing. */
+		for (size_t i = split; i <= pl->n_transforms; i++) {
+			const tm_stage *s = i < pl->n_transforms
+						    ? &pl->transforms[i]
+						    : NULL;
 			unsigned preserved = TM_PRESERVE_NONE;
 
+			if (stale && (!s || (tm_priv_transform_needs(s) &
+					     TM_TRANSFORM_NEEDS_DATA))) {
+				t0 = tm_priv_now();
+				st = recalibrate(m, pl, stale, &cs, sum, err);
+				if (st)
+					goto out;
+				stale = NULL;
+				stage_done(hook, user, sum, "recalibration",
+					   t0);
+			}
+			if (!s)
+				break;
 			t0 = tm_priv_now();
 			st = run_transform(pl, s, m, &preserved, err);
 			if (st)
@@ -209,15 +227,6 @@ tm_pipeline_run(const tm_pipeline *pl, tm_stage_hook hook, void *user,
 			if (!(preserved & TM_PRESERVE_RANGES))
 				stale = s->plugin->desc->name;
 			stage_done(hook, user, sum, s->label, t0);
-		}
-		/* Ranges observed before a transform that did not keep them
-		 * are stale: observe the model as it is now. */
-		if (stale) {
-			t0 = tm_priv_now();
-			st = recalibrate(m, pl, stale, &cs, sum, err);
-			if (st)
-				goto out;
-			stage_done(hook, user, sum, "recalibration", t0);
 		}
 
 		t0 = tm_priv_now();

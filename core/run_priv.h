@@ -3,6 +3,7 @@
  *	frontend → finalize (shapes) → transforms → calibration
  *	→ transforms that need data (and those listed after them)
  *	→ recalibration when one of them did not preserve the ranges
+ *	  (before the next one that needs data, and before quantizing)
  *	→ quantize → verify → emitters → commit outputs
  *
  * Timing is a core hook (as in LLVM's pass manager): the caller gets a

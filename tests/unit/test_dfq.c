@@ -785,6 +785,27 @@ test_recalibrate(void)
 			(double)fb->lo, (double)fb->hi);
 	CU_ASSERT_DOUBLE_EQUAL(fb->lo, fa->lo + 1.0, 1e-5);
 	CU_ASSERT_DOUBLE_EQUAL(fb->hi, fa->hi + 1.0, 1e-5);
+
+	/* Twice: the second streams the model after a recalibration, and
+	 * the ranges are recalibrated again before quantizing. */
+	tm_model_free(b);
+	tm_run_summary_fini(&s1);
+	snprintf(text, sizeof text, PIPE_CLE, dir,
+		 "transforms:\n  - late_shift\n  - late_shift\n", dir);
+	b = run_ok(text, &s1);
+	REQUIRE(b);
+	CU_ASSERT_EQUAL(s1.recalibrations, 2);
+	fb = tm_model_find_tensor(b, "fc1");
+	REQUIRE(fb && fb->has_range);
+	CU_ASSERT_DOUBLE_EQUAL(fb->lo, fa->lo + 2.0, 1e-5);
+	CU_ASSERT_DOUBLE_EQUAL(fb->hi, fa->hi + 2.0, 1e-5);
+	CU_ASSERT_PTR_NOT_NULL(strstr(logbuf, "note: late_shift: streamed 8 "
+				      "samples\nnote: calibration: "
+				      "'late_shift' changed the model after "
+				      "calibration: recalibrating\nnote: "
+				      "calibration: recalibrated: 3 of 4 "
+				      "ranges moved\nnote: late_shift: "
+				      "streamed 8 samples\n"));
 out:
 	tm_run_summary_fini(&s0);
 	tm_run_summary_fini(&s1);
