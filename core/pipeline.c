@@ -18,6 +18,7 @@
 
 #include "params_priv.h"
 #include "pipeline_priv.h"
+#include "transform_priv.h"
 
 #define DEFAULT_OBSERVER "minmax"
 #define DEFAULT_BATCH 64
@@ -1480,6 +1481,8 @@ tm_pipeline_load(const char *path, const tm_registry *reg,
 					"emit needs a calibration section: "
 					"activation ranges come from "
 					"calibration data");
+	if (!st)
+		st = tm_priv_transforms_check(pl, pl->file, err);
 out:
 	if (have_doc)
 		yaml_document_delete(&doc);

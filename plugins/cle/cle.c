@@ -32,6 +32,10 @@
  * shares its weights. With the pairs parameter only the pairs listed are
  * equalized, and a listed pair that is not one is an error at its line.
  *
+ * The BatchNorm statistics bn_fold recorded on a first layer's output
+ * (tm_tensor bn_beta, bn_gamma) are scaled with its channels, so
+ * bias_absorb after cle sees the equalized model's.
+ *
  * Report (tm_log): per pair, the spread of the channel ranges (max / min
  * over the channels) of both layers before and after, as notes; the
  * iterations taken; a warning when nothing was found or the scales did
@@ -55,6 +59,7 @@ typedef struct layer {
 	tm_node *node;
 	tm_tensor *w, *b;	/* b NULL without a bias */
 	double *dw, *db;
+	double *oscale;		/* what output channel c was multiplied by */
 	/* The weight as [out][group's in][taps]: a dense is a conv2d of
 	 * one group and one tap. */
 	size_t out, in_g, taps, groups;
@@ -212,11 +217,15 @@ layer_of(cle *c, tm_node *n, tm_error *err)
 	l->groups = n->op == TM_OP_CONV2D ? (size_t)n->attrs.group : 1;
 	l->dw = malloc(nw * sizeof *l->dw);
 	l->db = l->b ? malloc(l->out * sizeof *l->db) : NULL;
-	if (!l->dw || (l->b && !l->db)) {
+	l->oscale = malloc(l->out * sizeof *l->oscale);
+	if (!l->dw || (l->b && !l->db) || !l->oscale) {
 		free(l->dw);
 		free(l->db);
+		free(l->oscale);
 		goto nomem;
 	}
+	for (size_t i = 0; i < l->out; i++)
+		l->oscale[i] = 1.0;
 	for (size_t i = 0; i < nw; i++)
 		l->dw[i] = l->w->data[i];
 	for (size_t i = 0; l->b && i < l->out; i++)
@@ -328,6 +337,7 @@ equalize(cle *c, const pair *p)
 			a->dw[ch * per + i] /= s;
 		if (a->db)
 			a->db[ch] /= s;
+		a->oscale[ch] /= s;
 		for (size_t j = 0; j < in_count(b); j++)
 			b->dw[in_weight(b, ch, j)] *= s;
 		change = fmax(change, fabs(s - 1.0));
@@ -469,6 +479,22 @@ narrow(double v, float *out)
 	return 1;
 }
 
+/* The BatchNorm statistics of l's output (bn_fold's) follow its
+ * channels: output channel c scaled by oscale[c] is distributed as
+ * N(oscale beta, (oscale gamma)^2). */
+static void
+rescale_bn(tm_model *m, const layer *l)
+{
+	tm_tensor *y = m->tensors[l->node->outputs[0]];
+
+	if (!y->bn_beta || y->n_bn != l->out)
+		return;
+	for (size_t c = 0; c < l->out; c++) {
+		y->bn_beta[c] = (float)(y->bn_beta[c] * l->oscale[c]);
+		y->bn_gamma[c] = (float)(y->bn_gamma[c] * l->oscale[c]);
+	}
+}
+
 /* Writes every working copy back, all or nothing. */
 static tm_status
 write_back(cle *c, tm_error *err)
@@ -508,6 +534,7 @@ write_back(cle *c, tm_error *err)
 		memcpy(l->w->data, nw[k], tm_tensor_numel(l->w) * sizeof **nw);
 		if (l->b)
 			memcpy(l->b->data, nb[k], l->out * sizeof **nb);
+		rescale_bn(c->m, l);
 	}
 out:
 	for (size_t k = 0; (nw || nb) && k < c->n_layers; k++) {
@@ -603,6 +630,7 @@ out:
 	for (size_t k = 0; k < c.n_layers; k++) {
 		free(c.layers[k].dw);
 		free(c.layers[k].db);
+		free(c.layers[k].oscale);
 	}
 	free(c.layers);
 	free(c.pairs);
@@ -640,6 +668,7 @@ static const tm_param_spec cle_params[] = {
 
 static const tm_transform_ops cle_ops = {
 	.run = cle_run,
+	.needs = TM_TRANSFORM_FLOAT_WEIGHTS,
 };
 
 TM_PLUGIN_DEFINE(TM_PLUGIN_TRANSFORM, "cle", "1.0",
