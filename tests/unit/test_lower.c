@@ -375,23 +375,35 @@ test_depthwise(void)
 	}
 }
 
-/* A conv2d group that is neither 1 nor the input channels. */
+/* A conv2d group that is neither 1 nor the input channels: the runtime's
+ * grouped CONV2D (OHWI, I = C / group), not the depthwise kernel. */
 static void
-test_grouped_refused(void)
+test_grouped(void)
 {
-	mb b;
-	result r;
+	static const int32_t ops[1] = { TMRT_OP_CONV2D };
 
-	mb_begin(&b, 3, 3, 4, 5, 5);
-	mb_conv(&b, "g2", "x", 4, 4, 3, 3, 2);
-	b.expect_fail = 1;
-	CU_ASSERT_NOT_EQUAL(run_model(&b, 0, 1.0f, &r), 0);
-	CHECK_ERR(&b.err, "layer 'g2': conv2d with group 2 of 4 input "
-			  "channels is not supported by the integer runtime "
-			  "(group 1 or depthwise, group = input channels, "
-			  "are)");
-	result_fini(&r);
-	tm_model_free(b.m);
+	for (int pc = 0; pc < 2; pc++) {
+		mb b;
+		tm_node *n;
+		result r;
+
+		mb_begin(&b, 3u + (unsigned)pc, 3, 4, 5, 5);
+		n = mb_conv(&b, "g2", "x", 6, 4, 3, 3, 2);
+		if (n)
+			n->attrs.pads[0] = n->attrs.pads[3] = 1;
+		if (run_model(&b, pc, 1.0f, &r) == 0) {
+			printf("[grouped%s: %.3f steps] ", pc ? " pc" : "",
+			       r.steps);
+			CU_ASSERT(r.steps <= BOUND);
+			CU_ASSERT(has_ops(&r, ops, 1));
+			CU_ASSERT_EQUAL(((const tmrt_conv_params *)
+					 tm_priv_blob_model(r.lw.blob)
+						 ->layers[0].params)->groups,
+					2);
+		}
+		result_fini(&r);
+		tm_model_free(b.m);
+	}
 }
 
 /* Pools straight on the input: the output's range is narrower than the
@@ -852,7 +864,7 @@ out:
 static const tm_test_case op_cases[] = {
 	{ "conv2d: stride, pads, dilation, per channel", test_conv },
 	{ "depthwise, multiplier 1 and 2", test_depthwise },
-	{ "grouped conv refused", test_grouped_refused },
+	{ "grouped conv", test_grouped },
 	{ "max, average and global pools", test_pools },
 	{ "add: two scales, per-channel broadcast", test_add },
 	{ "concat of two scales, every axis", test_concat },
