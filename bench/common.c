@@ -58,3 +58,26 @@ bench_load_model(const char *path, const char *plugin_dir, tm_registry **rp,
 	tm_pipeline_free(pl);
 	return m;
 }
+
+tm_status
+bench_float_pass(tm_interp *it, const tm_model *m, const float *x, size_t n,
+		 size_t batch, float *out, tm_error *err)
+{
+	const size_t in_numel = tm_tensor_numel(m->tensors[m->inputs[0]]);
+	const size_t out_t = m->outputs[0];
+	const size_t out_numel = tm_tensor_numel(m->tensors[out_t]);
+	float *in = tm_priv_interp_input(it, 0);
+
+	for (size_t s = 0; s < n; s += batch) {
+		size_t b = n - s < batch ? n - s : batch;
+		tm_status st;
+
+		memcpy(in, x + s * in_numel, b * in_numel * sizeof *x);
+		st = tm_priv_interp_run(it, b, err);
+		if (st)
+			return st;
+		memcpy(out + s * out_numel, tm_priv_interp_tensor(it, out_t),
+		       b * out_numel * sizeof *out);
+	}
+	return TM_OK;
+}

@@ -8,6 +8,7 @@
 
 #include <tmpipe/tmpipe.h>
 
+#include "interp_priv.h"
 #include "loader_priv.h"
 
 /* Monotonic seconds. */
@@ -24,5 +25,11 @@ double bench_median(double *v, size_t n);
  * while what they built is in use, as in the CLI). */
 tm_model *bench_load_model(const char *path, const char *plugin_dir,
 			   tm_registry **rp, tm_error *err);
+
+/* One pass of the float interpreter it over the n samples of x (the
+ * model's single input, one after another), batch samples a run; the
+ * outputs of every batch go to out. */
+tm_status bench_float_pass(tm_interp *it, const tm_model *m, const float *x,
+			   size_t n, size_t batch, float *out, tm_error *err);
 
 #endif

@@ -30,37 +30,12 @@
 #include <tmpipe/tmpipe.h>
 
 #include "common.h"
-#include "interp_priv.h"
 #include "ops/ops_priv.h"
 
 /* OpenBLAS's own calls (cblas.h declares them only in OpenBLAS's copy):
  * which kernel runs is the first thing to know about a BLAS benchmark. */
 extern char *openblas_get_corename(void);
 extern char *openblas_get_config(void);
-
-/* One pass over all samples; the outputs of every batch go to out. */
-static tm_status
-pass(tm_interp *it, const tm_model *m, const float *x, size_t n,
-     size_t batch, float *out, tm_error *err)
-{
-	const size_t in_numel = tm_tensor_numel(m->tensors[m->inputs[0]]);
-	const size_t out_t = m->outputs[0];
-	const size_t out_numel = tm_tensor_numel(m->tensors[out_t]);
-	float *in = tm_priv_interp_input(it, 0);
-
-	for (size_t s = 0; s < n; s += batch) {
-		size_t b = n - s < batch ? n - s : batch;
-		tm_status st;
-
-		memcpy(in, x + s * in_numel, b * in_numel * sizeof *x);
-		st = tm_priv_interp_run(it, b, err);
-		if (st)
-			return st;
-		memcpy(out + s * out_numel, tm_priv_interp_tensor(it, out_t),
-		       b * out_numel * sizeof *out);
-	}
-	return TM_OK;
-}
 
 /* Every node on samples [t0, t0 + nt) of the batch, with a clock around
  * each kernel. */
@@ -265,12 +240,12 @@ main(int argc, char **argv)
 	}
 	printf("info tmpipe openblas %s core=%s\n", openblas_get_config(),
 	       openblas_get_corename());
-	if (pass(it, m, x.data, n, batch, out, &err))	/* warm-up */
+	if (bench_float_pass(it, m, x.data, n, batch, out, &err))	/* warm-up */
 		goto fail;
 	for (size_t r = 0; r < runs; r++) {
 		double t0 = bench_now();
 
-		if (pass(it, m, x.data, n, batch, out, &err))
+		if (bench_float_pass(it, m, x.data, n, batch, out, &err))
 			goto fail;
 		rate[r] = (double)n / (bench_now() - t0);
 	}

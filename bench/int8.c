@@ -39,7 +39,6 @@
 #include <tmrt/model.h>
 
 #include "common.h"
-#include "interp_priv.h"
 #include "lower_priv.h"
 
 #define FLOAT_BATCH 100
@@ -63,30 +62,6 @@ quantize_sample(const tm_tensor *t, const float *x, int8_t *q)
 			q[p * c + ci] = (int8_t)(v < -128 ? -128
 						 : v > 127 ? 127 : v);
 		}
-}
-
-/* One pass of the float interpreter over n samples in batches. */
-static tm_status
-float_pass(tm_interp *it, const tm_model *m, const float *x, size_t n,
-	   size_t batch, float *out, tm_error *err)
-{
-	const size_t in_numel = tm_tensor_numel(m->tensors[m->inputs[0]]);
-	const size_t o = m->outputs[0];
-	const size_t out_numel = tm_tensor_numel(m->tensors[o]);
-	float *in = tm_priv_interp_input(it, 0);
-
-	for (size_t s = 0; s < n; s += batch) {
-		size_t b = n - s < batch ? n - s : batch;
-		tm_status st;
-
-		memcpy(in, x + s * in_numel, b * in_numel * sizeof *x);
-		st = tm_priv_interp_run(it, b, err);
-		if (st)
-			return st;
-		memcpy(out + s * out_numel, tm_priv_interp_tensor(it, o),
-		       b * out_numel * sizeof *out);
-	}
-	return TM_OK;
 }
 
 static tmrt_status
@@ -246,9 +221,10 @@ main(int argc, char **argv)
 				rs = int8_pass(rt, xq, n, in_numel, yq,
 					       out_numel, arena);
 			else
-				st = float_pass(e == 1 ? it1 : itb, m, x.data,
-						n, e == 1 ? 1 : FLOAT_BATCH,
-						yf, &err);
+				st = bench_float_pass(e == 1 ? it1 : itb, m,
+						      x.data, n,
+						      e == 1 ? 1 : FLOAT_BATCH,
+						      yf, &err);
 			if (rs) {
 				fprintf(stderr, "int8: tmrt_run: %s\n",
 					tmrt_status_str(rs));
