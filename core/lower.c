@@ -875,15 +875,6 @@ tm_priv_lowered_output(const tm_priv_lowered *lw, size_t t)
 	return NONE;
 }
 
-static int
-is_model_output(const tm_model *m, size_t t)
-{
-	for (size_t i = 0; i < m->n_outputs; i++)
-		if (m->outputs[i] == t)
-			return 1;
-	return 0;
-}
-
 /* How ltensor i orders the model tensor's elements. */
 static void
 layout_of(const lctx *c, size_t i, tm_priv_layout *lay)
@@ -950,7 +941,7 @@ build(lctx *c, unsigned flags, tm_priv_lowered *lw)
 	if (flags & TM_PRIV_LOWER_EXPOSE_ALL)
 		for (size_t i = 0; i < c->nt; i++) {
 			c->t[i].last = end;
-			if (is_model_output(m, c->t[i].model))
+			if (tm_model_is_output(m, c->t[i].model))
 				continue;
 			lw->outputs[n_out] = c->t[i].model;
 			io[n_out++] = (int32_t)i;

@@ -1056,6 +1056,15 @@ tm_model_tensor_uses(const tm_model *m, size_t t)
 	return uses;
 }
 
+int
+tm_model_is_output(const tm_model *m, size_t t)
+{
+	for (size_t k = 0; k < m->n_outputs; k++)
+		if (m->outputs[k] == t)
+			return 1;
+	return 0;
+}
+
 /* Reads of tensor t by nodes other than node skip. */
 static size_t
 reads_elsewhere(const tm_model *m, size_t t, size_t skip)

@@ -72,10 +72,7 @@ sole_consumer(const tm_model *m, size_t t)
 					return NULL;
 				found = m->nodes[k];
 			}
-	for (size_t i = 0; i < m->n_outputs; i++)
-		if (m->outputs[i] == t)
-			return NULL;
-	return found;
+	return tm_model_is_output(m, t) ? NULL : found;
 }
 
 /* Per-channel scales for weights [C, ...] along axis 0, or one scale;

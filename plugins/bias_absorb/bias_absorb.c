@@ -51,20 +51,11 @@ has_weights(const tm_node *n)
 	return n->op == TM_OP_DENSE || n->op == TM_OP_CONV2D;
 }
 
-static int
-is_model_output(const tm_model *m, size_t t)
-{
-	for (size_t i = 0; i < m->n_outputs; i++)
-		if (m->outputs[i] == t)
-			return 1;
-	return 0;
-}
-
 /* The only node that reads tensor t (as its data input), or NO_INDEX. */
 static size_t
 only_reader(const tm_model *m, size_t t)
 {
-	if (is_model_output(m, t) || tm_model_tensor_uses(m, t) != 1)
+	if (tm_model_is_output(m, t) || tm_model_tensor_uses(m, t) != 1)
 		return NO_INDEX;
 	for (size_t i = 0; i < m->n_nodes; i++)
 		if (m->nodes[i]->n_inputs && m->nodes[i]->inputs[0] == t)

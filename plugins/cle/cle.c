@@ -87,22 +87,13 @@ has_weights(const tm_node *n)
 	return n->op == TM_OP_DENSE || n->op == TM_OP_CONV2D;
 }
 
-static int
-is_model_output(const tm_model *m, size_t t)
-{
-	for (size_t i = 0; i < m->n_outputs; i++)
-		if (m->outputs[i] == t)
-			return 1;
-	return 0;
-}
-
 /* The only node that reads tensor t, or NO_INDEX with the reason in why
  * (about tensor t, the output of node named by). */
 static size_t
 only_reader(const tm_model *m, size_t t, const char *by, char *why,
 	    size_t size)
 {
-	if (is_model_output(m, t)) {
+	if (tm_model_is_output(m, t)) {
 		snprintf(why, size, "the output of '%s' is a model output",
 			 by);
 		return NO_INDEX;

@@ -251,6 +251,9 @@ TM_API size_t tm_model_producer(const tm_model *m, size_t t);
  * expects, typically). */
 TM_API size_t tm_model_tensor_uses(const tm_model *m, size_t t);
 
+/* Whether tensor t is one of the model's outputs. */
+TM_API int tm_model_is_output(const tm_model *m, size_t t);
+
 /* Removes m->nodes[i] and makes its output an alias of its data input
  * x = inputs[0]: every node that read the output reads x instead, and
  * where the output was a model output, x is (once) in its place. The
