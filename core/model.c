@@ -1209,3 +1209,41 @@ tm_model_node_add_input(tm_model *m, tm_node *n, const char *name,
 	}
 	return push_index(&n->inputs, &n->n_inputs, t, err);
 }
+
+tm_status
+tm_model_node_bias(tm_model *m, tm_node *n, tm_tensor **out, tm_error *err)
+{
+	const tm_tensor *w;
+	int64_t shape[1];
+	char name[512];
+	float *zeros;
+	tm_status st;
+
+	*out = NULL;
+	if ((n->op != TM_OP_DENSE && n->op != TM_OP_CONV2D) ||
+	    n->n_inputs < 2)
+		return tm_error_set(err, TM_ERR_INVALID,
+				    "layer '%s': %s has no bias", n->name,
+				    tm_op_name(n->op));
+	if (n->n_inputs > 2) {
+		*out = m->tensors[n->inputs[2]];
+		return TM_OK;
+	}
+	w = m->tensors[n->inputs[1]];
+	shape[0] = w->shape[0];
+	snprintf(name, sizeof name, "%s.bias", n->name);
+	for (unsigned i = 1; tm_model_find_tensor(m, name); i++)
+		snprintf(name, sizeof name, "%s.bias.%u", n->name, i);
+	zeros = calloc((size_t)shape[0], sizeof *zeros);
+	if (!zeros)
+		return tm_error_set(err, TM_ERR_NOMEM, "out of memory");
+	st = tm_model_add_const(m, name, 1, shape, zeros, err);
+	free(zeros);
+	if (st)
+		return st;
+	st = tm_model_node_add_input(m, n, name, err);
+	if (st)
+		return st;	/* the constant stays unused: harmless */
+	*out = tm_model_find_tensor(m, name);
+	return TM_OK;
+}

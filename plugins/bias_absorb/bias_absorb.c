@@ -109,42 +109,6 @@ find_pair(const tm_model *m, size_t a, char *why, size_t size)
 	return b;
 }
 
-/* A tensor name for a new bias of layer l: "<l>.bias", or with ".1" ...
- * when taken (bn_fold's rule). */
-static void
-bias_name(const tm_model *m, const tm_node *l, char *buf, size_t size)
-{
-	snprintf(buf, size, "%s.bias", l->name);
-	for (unsigned i = 1; tm_model_find_tensor(m, buf); i++)
-		snprintf(buf, size, "%s.bias.%u", l->name, i);
-}
-
-/* l's bias, added (zeros) when it has none. */
-static tm_status
-bias_of(tm_model *m, tm_node *l, tm_tensor **out, tm_error *err)
-{
-	tm_tensor *w = m->tensors[l->inputs[1]];
-	int64_t shape[1] = { w->shape[0] };
-	char name[512];
-	float *zeros;
-	tm_status st;
-
-	if (l->n_inputs > 2) {
-		*out = m->tensors[l->inputs[2]];
-		return TM_OK;
-	}
-	zeros = calloc((size_t)shape[0], sizeof *zeros);
-	if (!zeros)
-		return tm_error_set(err, TM_ERR_NOMEM, "out of memory");
-	bias_name(m, l, name, sizeof name);
-	st = tm_model_add_const(m, name, 1, shape, zeros, err);
-	free(zeros);
-	if (!st)
-		st = tm_model_node_add_input(m, l, name, err);
-	*out = st ? NULL : tm_model_find_tensor(m, name);
-	return st;
-}
-
 /* Absorbs the shifts of layer a's output channels into layer b. */
 static tm_status
 absorb(tm_model *m, tm_node *a, tm_node *b, double sigmas, size_t *moved,
@@ -184,9 +148,9 @@ absorb(tm_model *m, tm_node *a, tm_node *b, double sigmas, size_t *moved,
 							   taps + t] *
 					  c[g * in_g + ci];
 	}
-	st = bias_of(m, a, &b1, err);
+	st = tm_model_node_bias(m, a, &b1, err);
 	if (!st)
-		st = bias_of(m, b, &b2, err);
+		st = tm_model_node_bias(m, b, &b2, err);
 	if (st)
 		goto out;
 	for (size_t k = 0; k < ch; k++)

@@ -84,16 +84,6 @@ narrow(double v, float *out)
 	return 1;
 }
 
-/* A tensor name for a new bias of layer l: "<l>.bias", or with ".1", ".2"
- * ... when that is taken. */
-static void
-bias_name(const tm_model *m, const tm_node *l, char *buf, size_t size)
-{
-	snprintf(buf, size, "%s.bias", l->name);
-	for (unsigned i = 1; tm_model_find_tensor(m, buf); i++)
-		snprintf(buf, size, "%s.bias.%u", l->name, i);
-}
-
 /* Folds BatchNorm node k into node p. */
 static tm_status
 fold(tm_model *m, size_t k, size_t p, tm_error *err)
@@ -107,7 +97,6 @@ fold(tm_model *m, size_t k, size_t p, tm_error *err)
 	tm_tensor *b = l->n_inputs > 2 ? m->tensors[l->inputs[2]] : NULL;
 	size_t nf = (size_t)w->shape[0], per = tm_tensor_numel(w) / nf;
 	float *nw = NULL, *nb = NULL;
-	char name[512];
 	tm_status st;
 
 	/* Into new buffers first: a numeric error leaves the model as it
@@ -137,17 +126,11 @@ fold(tm_model *m, size_t k, size_t p, tm_error *err)
 		}
 	}
 	if (!b) {
-		int64_t shape[1] = { (int64_t)nf };
-
-		bias_name(m, l, name, sizeof name);
-		st = tm_model_add_const(m, name, 1, shape, nb, err);
-		if (!st)
-			st = tm_model_node_add_input(m, l, name, err);
+		st = tm_model_node_bias(m, l, &b, err);
 		if (st)
 			goto out;
-	} else {
-		memcpy(b->data, nb, nf * sizeof *nb);
 	}
+	memcpy(b->data, nb, nf * sizeof *nb);
 	memcpy(w->data, nw, tm_tensor_numel(w) * sizeof *nw);
 	/* The layer's output now holds the BatchNorm's: per channel about
 	 * N(beta, gamma^2), which bias_absorb reads. */

@@ -276,6 +276,14 @@ TM_API tm_status tm_model_remove_node(tm_model *m, size_t i, tm_error *err);
 TM_API tm_status tm_model_node_add_input(tm_model *m, tm_node *n,
 					 const char *name, tm_error *err);
 
+/* The bias of dense or conv2d node n (its third input) in *out. When n
+ * has none, one of zeros is added first ([out channels], named
+ * "<n>.bias", or "<n>.bias.1", ".2", ... when that name is taken), so a
+ * transform can shift what the layer adds. On error *out is NULL and the
+ * model is unchanged. */
+TM_API tm_status tm_model_node_bias(tm_model *m, tm_node *n, tm_tensor **out,
+				    tm_error *err);
+
 /* Sets t's BatchNorm statistics (copies of n floats each; n must be the
  * size of axis 0 of one sample of t, an activation). */
 TM_API tm_status tm_tensor_set_bn(tm_tensor *t, const float *beta,
