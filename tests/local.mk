@@ -23,7 +23,17 @@ UNIT_TESTS = \
 	tests/unit/test_tmrt_ops \
 	tests/unit/test_xor
 
-check_PROGRAMS = $(UNIT_TESTS)
+# ONNX's backend node tests through the onnx frontend's importer and the
+# float interpreter (skips, exit 77, without libonnx-testdata).
+ONNX_TESTS = tests/onnx_conformance
+
+check_PROGRAMS = $(UNIT_TESTS) $(ONNX_TESTS)
+
+tests_onnx_conformance_SOURCES = tests/onnx_conformance.c
+tests_onnx_conformance_CPPFLAGS = $(TEST_CPPFLAGS) \
+	-I$(top_srcdir)/plugins/onnx -I$(top_builddir)/plugins/onnx \
+	$(PROTOBUF_C_CFLAGS)
+tests_onnx_conformance_LDADD = plugins/onnx/libonnx_import.la $(TEST_LDADD)
 
 tests_unit_test_blob_SOURCES = tests/unit/test_blob.c tests/unit/runner.c tests/unit/runner.h
 tests_unit_test_blob_CPPFLAGS = $(TEST_CPPFLAGS)
@@ -135,7 +145,7 @@ E2E_TESTS = \
 	tests/e2e/verify.test \
 	tests/e2e/header.test
 
-TESTS = $(UNIT_TESTS) $(E2E_TESTS)
+TESTS = $(UNIT_TESTS) $(ONNX_TESTS) $(E2E_TESTS)
 TEST_EXTENSIONS = .test
 TEST_LOG_COMPILER = $(SHELL)
 # The tests find the build tree's plugins and read no user configuration.
