@@ -25,7 +25,7 @@ UNIT_TESTS = \
 
 # ONNX's backend node tests through the onnx frontend's importer and the
 # float interpreter (skips, exit 77, without libonnx-testdata).
-ONNX_TESTS = tests/onnx_conformance
+ONNX_TESTS = tests/onnx_conformance tests/unit/test_onnx
 
 check_PROGRAMS = $(UNIT_TESTS) $(ONNX_TESTS)
 
@@ -34,6 +34,10 @@ tests_onnx_conformance_CPPFLAGS = $(TEST_CPPFLAGS) \
 	-I$(top_srcdir)/plugins/onnx -I$(top_builddir)/plugins/onnx \
 	$(PROTOBUF_C_CFLAGS)
 tests_onnx_conformance_LDADD = plugins/onnx/libonnx_import.la $(TEST_LDADD)
+
+tests_unit_test_onnx_SOURCES = tests/unit/test_onnx.c tests/unit/runner.c tests/unit/runner.h
+tests_unit_test_onnx_CPPFLAGS = $(tests_onnx_conformance_CPPFLAGS)
+tests_unit_test_onnx_LDADD = plugins/onnx/libonnx_import.la $(TEST_LDADD)
 
 tests_unit_test_blob_SOURCES = tests/unit/test_blob.c tests/unit/runner.c tests/unit/runner.h
 tests_unit_test_blob_CPPFLAGS = $(TEST_CPPFLAGS)
@@ -168,4 +172,5 @@ EXTRA_DIST += $(E2E_TESTS) tests/e2e/lib.sh tests/e2e/xor_model.h.golden \
 	tests/e2e/xor_weights.hpp.golden
 EXTRA_DIST += tests/data tests/gen/npy_fixtures.py tests/gen/ops_ref.py \
 	tests/gen/observers_ref.py \
-	tests/gen/cnn_ref.py tests/gen/transforms_ref.py
+	tests/gen/cnn_ref.py tests/gen/transforms_ref.py \
+	tests/gen/onnx_cnn.py tests/gen/onnx_fixtures.py

@@ -55,6 +55,7 @@ typedef struct imp {
 	const char *path;
 	char *dir;
 	const onnx_opts *o;
+	const Onnx__ModelProto *mp;
 	Onnx__GraphProto *g;
 	int64_t opset;
 	int64_t batch;
@@ -1802,7 +1803,31 @@ convert(imp *im, size_t at)
 	return op_qlinearmatmul(im);
 }
 
-/* Every unsupported op of the graph in one line. */
+static int
+same_op(const Onnx__NodeProto *a, const Onnx__NodeProto *b)
+{
+	return strcmp(a->op_type, b->op_type) == 0 &&
+	       strcmp(a->domain ? a->domain : "", b->domain ? b->domain : "") ==
+		       0;
+}
+
+/* The opset the model imports for domain ("" is ai.onnx). */
+static int64_t
+domain_opset(const imp *im, const char *domain)
+{
+	if (!domain || !domain[0] || strcmp(domain, "ai.onnx") == 0)
+		return im->opset;
+	for (size_t k = 0; k < im->mp->n_opset_import; k++) {
+		const Onnx__OperatorSetIdProto *o = im->mp->opset_import[k];
+
+		if (o && o->domain && strcmp(o->domain, domain) == 0)
+			return o->has_version ? o->version : -1;
+	}
+	return -1;
+}
+
+/* Every unsupported operator of the graph in one line: each op type once,
+ * with its first node, its opset and how many nodes use it. */
 static tm_status
 check_ops(imp *im)
 {
@@ -1812,37 +1837,41 @@ check_ops(imp *im)
 	msg[0] = 0;
 	for (size_t i = 0; i < im->g->n_node; i++) {
 		const Onnx__NodeProto *n = im->g->node[i];
+		size_t count = 0;
 		int dup = 0;
 
 		if (is_supported(n))
 			continue;
 		bad++;
 		for (size_t j = 0; j < i && !dup; j++)
-			dup = !is_supported(im->g->node[j]) &&
-			      strcmp(im->g->node[j]->op_type ? im->g->node[j]->op_type : "",
-				     n->op_type ? n->op_type : "") == 0;
+			dup = same_op(im->g->node[j], n);
 		if (dup)
 			continue;
+		for (size_t j = i; j < im->g->n_node; j++)
+			count += same_op(im->g->node[j], n);
 		if (len + 200 >= sizeof msg) {
 			len += (size_t)snprintf(msg + len, sizeof msg - len,
 						", ...");
 			break;
 		}
-		len += (size_t)snprintf(msg + len, sizeof msg - len,
-					"%s%s%s%s (node '%s', opset %lld)",
-					shown ? ", " : "",
-					n->domain && n->domain[0] ? n->domain : "",
-					n->domain && n->domain[0] ? "." : "",
-					n->op_type ? n->op_type : "?",
-					n->name && n->name[0] ? n->name : "",
-					(long long)im->opset);
+		len += (size_t)snprintf(
+			msg + len, sizeof msg - len,
+			"%s%s%s%s (node '%s', opset %lld", shown ? ", " : "",
+			n->domain && n->domain[0] ? n->domain : "",
+			n->domain && n->domain[0] ? "." : "", n->op_type,
+			n->name ? n->name : "",
+			(long long)domain_opset(im, n->domain));
+		if (count > 1)
+			len += (size_t)snprintf(msg + len, sizeof msg - len,
+						"; %zu nodes", count);
+		len += (size_t)snprintf(msg + len, sizeof msg - len, ")");
 		shown++;
 	}
 	if (!bad)
 		return TM_OK;
 	return tm_error_set(im->err, TM_ERR_UNSUPPORTED,
-			    "%s: %zu node%s with unsupported operators: %s",
-			    im->path, bad, bad == 1 ? "" : "s", msg);
+			    "%s: unsupported operator%s: %s", im->path,
+			    shown == 1 ? "" : "s", msg);
 }
 
 static tm_status
@@ -2061,6 +2090,7 @@ onnx_import(const char *path, const onnx_opts *o, tm_model *m,
 		*(slash == im.dir ? slash + 1 : slash) = 0;
 	else
 		strcpy(im.dir, ".");
+	im.mp = mp;
 	im.g = mp->graph;
 	if (!im.g) {
 		st = tm_error_set(err, TM_ERR_PARSE, "%s: the model has no "

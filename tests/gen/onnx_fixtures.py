@@ -1,0 +1,235 @@
+#!/usr/bin/python3
+"""Writes the hand-built ONNX fixtures of tests/data/onnx/ with onnx.helper
+(onnxruntime is not in Debian, so the quantized graphs are built by hand
+with known scales):
+
+  qdq_mlp.onnx       QDQ: int8 activations, per-channel int8 Gemm weights,
+                     int32 bias, Relu; qdq_mlp_input.npy and
+                     qdq_mlp_output.npy (float math on the dequantized
+                     weights, no activation rounding: what tmpipe's float
+                     model computes)
+  qdq_mlp_u8.onnx    the same values with uint8 activations and weights
+                     (zero points 128): tmpipe's int8 parameters must match
+  qop_conv.onnx      QOperator: QuantizeLinear, QLinearConv (per-channel,
+                     int32 bias), DequantizeLinear
+  qop_matmul.onnx    QOperator: QLinearMatMul [N, 4] x [4, 3]
+  bad_zp.onnx        a weight with a nonzero zero point
+  unsupported.onnx   Exp (twice), Sin and com.microsoft.Gelu
+  ext.onnx, ext.bin  a Gemm whose weight is external data
+  ext_escape.onnx    external data pointing outside the model's folder
+  gemm_qdq.yaml etc. are written by hand.
+
+Run with /usr/bin/python3; the outputs are committed."""
+import os
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data",
+                   "onnx")
+OPSET = [helper.make_opsetid("", 13)]
+
+
+def save(graph, name, extra_opsets=()):
+    m = helper.make_model(graph, opset_imports=OPSET + list(extra_opsets),
+                          producer_name="tmpipe tests/gen/onnx_fixtures.py")
+    m.ir_version = 8
+    onnx.checker.check_model(m)
+    onnx.save(m, os.path.join(OUT, name))
+
+
+def const(name, arr):
+    return numpy_helper.from_array(np.asarray(arr), name)
+
+
+# The QDQ MLP's numbers (int8 form).
+S_X = np.float32(1 / 64)
+S_W = np.array([0.01, 0.02, 0.03], np.float32)
+W_Q = np.array([[127, -127, 3, 0],
+                [-64, 10, 20, 30],
+                [1, 2, -3, 100]], np.int8)
+B_Q = np.array([100, -200, 7], np.int32)
+S_Y, ZP_Y = np.float32(0.05), -10
+S_R, ZP_R = np.float32(0.04), -128
+
+
+def qdq_mlp(u8):
+    at = np.uint8 if u8 else np.int8
+    sh = 128 if u8 else 0
+    inits = [
+        const("x_scale", S_X), const("x_zp", np.array(0 + sh, at)),
+        const("w_q", (W_Q.astype(np.int32) + sh).astype(at)),
+        const("w_scale", S_W), const("w_zp", np.full(3, sh, at)),
+        const("b_q", B_Q), const("b_scale", (S_X * S_W).astype(np.float32)),
+        const("b_zp", np.zeros(3, np.int32)),
+        const("y_scale", S_Y), const("y_zp", np.array(ZP_Y + sh, at)),
+        const("r_scale", S_R), const("r_zp", np.array(ZP_R + sh, at)),
+    ]
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "x_scale", "x_zp"], ["x_q"],
+                         name="q_x"),
+        helper.make_node("DequantizeLinear", ["x_q", "x_scale", "x_zp"],
+                         ["x_dq"], name="dq_x"),
+        helper.make_node("DequantizeLinear", ["w_q", "w_scale", "w_zp"],
+                         ["w_dq"], name="dq_w", axis=0),
+        helper.make_node("DequantizeLinear", ["b_q", "b_scale", "b_zp"],
+                         ["b_dq"], name="dq_b", axis=0),
+        helper.make_node("Gemm", ["x_dq", "w_dq", "b_dq"], ["y"], name="fc",
+                         transB=1),
+        helper.make_node("QuantizeLinear", ["y", "y_scale", "y_zp"], ["y_q"],
+                         name="q_y"),
+        helper.make_node("DequantizeLinear", ["y_q", "y_scale", "y_zp"],
+                         ["y_dq"], name="dq_y"),
+        helper.make_node("Relu", ["y_dq"], ["r"], name="relu"),
+        helper.make_node("QuantizeLinear", ["r", "r_scale", "r_zp"], ["r_q"],
+                         name="q_r"),
+        helper.make_node("DequantizeLinear", ["r_q", "r_scale", "r_zp"],
+                         ["out"], name="dq_r"),
+    ]
+    g = helper.make_graph(
+        nodes, "qdq_mlp",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["N", 3])],
+        inits)
+    save(g, "qdq_mlp_u8.onnx" if u8 else "qdq_mlp.onnx")
+
+
+def qdq_mlp_ref():
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-2, 2, (6, 4)).astype(np.float32)
+    w = W_Q.astype(np.float32) * S_W[:, None]
+    b = B_Q.astype(np.float32) * (S_X * S_W).astype(np.float32)
+    y = np.maximum(x @ w.T + b, 0).astype(np.float32)
+    np.save(os.path.join(OUT, "qdq_mlp_input.npy"), x)
+    np.save(os.path.join(OUT, "qdq_mlp_output.npy"), y)
+    np.save(os.path.join(OUT, "qdq_mlp_calib.npy"),
+            rng.uniform(-2, 2, (32, 4)).astype(np.float32))
+
+
+def qop_conv():
+    w = np.array([[[[1, 2, 3], [4, 5, 6], [7, 8, 9]]],
+                  [[[-9, 0, 9], [-50, 0, 50], [127, 0, -127]]]], np.int8)
+    inits = [
+        const("x_scale", np.float32(1 / 32)), const("x_zp", np.uint8(128)),
+        const("w", w), const("w_scale", np.array([0.5, 0.25], np.float32)),
+        const("w_zp", np.zeros(2, np.int8)),
+        const("y_scale", np.float32(0.1)), const("y_zp", np.uint8(100)),
+        const("B", np.array([64, -32], np.int32)),
+    ]
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "x_scale", "x_zp"], ["x_q"],
+                         name="q_x"),
+        helper.make_node("QLinearConv",
+                         ["x_q", "x_scale", "x_zp", "w", "w_scale", "w_zp",
+                          "y_scale", "y_zp", "B"], ["y_q"], name="qconv",
+                         pads=[1, 1, 1, 1]),
+        helper.make_node("DequantizeLinear", ["y_q", "y_scale", "y_zp"],
+                         ["y"], name="dq_y"),
+    ]
+    g = helper.make_graph(
+        nodes, "qop_conv",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 4, 4])],
+        inits)
+    save(g, "qop_conv.onnx")
+
+
+def qop_matmul():
+    b = np.array([[1, -2, 3], [4, 5, -6], [7, -8, 9], [10, 11, 12]], np.int8)
+    inits = [
+        const("a_scale", np.float32(0.125)), const("a_zp", np.int8(0)),
+        const("b", b), const("b_scale", np.float32(0.5)),
+        const("b_zp", np.int8(0)),
+        const("y_scale", np.float32(0.25)), const("y_zp", np.int8(5)),
+    ]
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "a_scale", "a_zp"], ["a_q"],
+                         name="q_x"),
+        helper.make_node("QLinearMatMul",
+                         ["a_q", "a_scale", "a_zp", "b", "b_scale", "b_zp",
+                          "y_scale", "y_zp"], ["y_q"], name="qmm"),
+        helper.make_node("DequantizeLinear", ["y_q", "y_scale", "y_zp"],
+                         ["y"], name="dq_y"),
+    ]
+    g = helper.make_graph(
+        nodes, "qop_matmul",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])],
+        inits)
+    save(g, "qop_matmul.onnx")
+
+
+def bad_zp():
+    inits = [const("w_q", np.ones((2, 3), np.int8)),
+             const("w_scale", np.float32(0.1)), const("w_zp", np.int8(3))]
+    nodes = [
+        helper.make_node("DequantizeLinear", ["w_q", "w_scale", "w_zp"],
+                         ["w_dq"], name="dq_w"),
+        helper.make_node("Gemm", ["x", "w_dq"], ["y"], name="fc", transB=1),
+    ]
+    g = helper.make_graph(
+        nodes, "bad_zp",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2])],
+        inits)
+    save(g, "bad_zp.onnx")
+
+
+def unsupported():
+    nodes = [
+        helper.make_node("Exp", ["x"], ["a"], name="exp1"),
+        helper.make_node("Relu", ["a"], ["b"], name="relu"),
+        helper.make_node("Sin", ["b"], ["c"], name="sin1"),
+        helper.make_node("Exp", ["c"], ["d"], name="exp2"),
+        helper.make_node("Gelu", ["d"], ["y"], name="gelu1",
+                         domain="com.microsoft"),
+    ]
+    g = helper.make_graph(
+        nodes, "unsupported",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])])
+    m = helper.make_model(g, opset_imports=OPSET +
+                          [helper.make_opsetid("com.microsoft", 1)])
+    m.ir_version = 8
+    onnx.save(m, os.path.join(OUT, "unsupported.onnx"))
+
+
+def external(name, location, write_bin):
+    w = np.arange(6, dtype=np.float32).reshape(2, 3) / 4
+    t = numpy_helper.from_array(w, "w")
+    t.ClearField("raw_data")
+    t.data_location = TensorProto.EXTERNAL
+    for k, v in (("location", location), ("offset", "16"),
+                 ("length", str(w.nbytes))):
+        e = t.external_data.add()
+        e.key, e.value = k, v
+    if write_bin:
+        with open(os.path.join(OUT, location), "wb") as f:
+            f.write(b"tmpipe-pad-16by." + w.tobytes())
+    g = helper.make_graph(
+        [helper.make_node("Gemm", ["x", "w"], ["y"], name="fc", transB=1)],
+        name,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2])],
+        [t])
+    m = helper.make_model(g, opset_imports=OPSET)
+    m.ir_version = 8
+    onnx.save(m, os.path.join(OUT, name + ".onnx"))
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    qdq_mlp(False)
+    qdq_mlp(True)
+    qdq_mlp_ref()
+    qop_conv()
+    qop_matmul()
+    bad_zp()
+    unsupported()
+    external("ext", "ext.bin", True)
+    external("ext_escape", "../../gen/onnx_fixtures.py", False)
+
+
+if __name__ == "__main__":
+    main()
