@@ -1178,12 +1178,13 @@ parse_quantize(const tm_yaml_src *src, yaml_node_t *root, tm_pipeline *pl,
 	return TM_OK;
 }
 
-/* Layers whose weights the quantize pass quantizes (dense so far; conv2d
- * and matmul join with the integer runtime's kernels). */
+/* Layers whose weights the quantize pass quantizes per tensor or per
+ * channel as asked (an unfolded batchnorm is always per channel; matmul
+ * has no integer kernel yet). */
 static int
 has_weights(const tm_node *n)
 {
-	return n->op == TM_OP_DENSE;
+	return n->op == TM_OP_DENSE || n->op == TM_OP_CONV2D;
 }
 
 /* The layers rule for a layer: exact name, else the first glob. */

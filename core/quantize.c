@@ -9,6 +9,9 @@
 
 #include "quantize_priv.h"
 
+/* TFLite's int8 ADD left shift (tmrt_add_params.left_shift). */
+#define ADD_LEFT_SHIFT 20
+
 /* Fixed output parameters of QUANT.md: sigmoid and softmax (1/256, -128),
  * tanh (1/128, 0). Returns 0 when the op has none. */
 static int
@@ -158,76 +161,249 @@ quantize_weights(tm_tensor *w, int per_channel, double **scales_out,
 	return TM_OK;
 }
 
+/* Folds a ReLU or Clip that alone reads n's output into n's clamp: n
+ * then requantizes straight into that node's output tensor, whose
+ * parameters bound the clamp (QUANT.md: ReLU act_min = zp; ReLU6 act_max
+ * = lround(6 / s_out) + zp; any Clip(lo, hi) likewise at both ends). */
+static void
+fold_activation(tm_model *m, tm_node *n)
+{
+	tm_node *next = sole_consumer(m, n->outputs[0]);
+	const tm_tensor *y;
+	double lo = -INFINITY, hi = INFINITY;
+
+	n->fused_relu = next && (next->op == TM_OP_RELU ||
+				 next->op == TM_OP_CLIP);
+	n->requant_out = n->fused_relu ? next->outputs[0] : n->outputs[0];
+	y = m->tensors[n->requant_out];
+	if (n->fused_relu && next->op == TM_OP_RELU)
+		lo = 0.0;
+	else if (n->fused_relu) {
+		lo = (double)next->attrs.clip_min;
+		hi = (double)next->attrs.clip_max;
+	}
+	n->act_min = TM_QMIN;
+	n->act_max = TM_QMAX;
+	if (lo > -INFINITY) {
+		double v = lo / y->q.scale + y->q.zero_point;
+
+		if (v > TM_QMIN)
+			n->act_min = v >= TM_QMAX ? TM_QMAX
+						  : (int32_t)lround(v);
+	}
+	if (hi < INFINITY) {
+		double v = hi / y->q.scale + y->q.zero_point;
+
+		if (v < TM_QMAX)
+			n->act_max = v <= TM_QMIN ? TM_QMIN
+						  : (int32_t)lround(v);
+	}
+	if (n->act_max < n->act_min)
+		n->act_max = n->act_min;
+}
+
+/* n->multiplier and n->shift for the real factors M[0 ... nr - 1]. */
 static tm_status
-quantize_dense(tm_model *m, tm_node *n, int per_channel, tm_error *err)
+set_requant(tm_node *n, const double *M, size_t nr, tm_error *err)
+{
+	tm_status st = TM_OK;
+
+	free(n->multiplier);
+	free(n->shift);
+	n->n_requant = nr;
+	n->multiplier = malloc(nr * sizeof *n->multiplier);
+	n->shift = malloc(nr * sizeof *n->shift);
+	if (!n->multiplier || !n->shift)
+		return tm_error_set(err, TM_ERR_NOMEM, "out of memory");
+	for (size_t c = 0; c < nr && !st; c++)
+		st = tm_quantize_multiplier(M[c], &n->multiplier[c],
+					    &n->shift[c], err);
+	if (st)
+		tm_error_prefix(err, "%s: requantizer", n->name);
+	return st;
+}
+
+/* The int32 bias b (out values) at s_in * s_w[c], per channel when nc >
+ * 1 (QUANT.md), into b->q32. */
+static tm_status
+quantize_bias(tm_tensor *b, const float *data, size_t out, double s_in,
+	      const double *s_w, size_t nc, const tm_node *n, tm_error *err)
+{
+	tm_status st = TM_OK;
+
+	free(b->q32);
+	b->q32 = malloc(out * sizeof *b->q32);
+	if (!b->q32)
+		return tm_error_set(err, TM_ERR_NOMEM, "out of memory");
+	for (size_t c = 0; c < nc && !st; c++) {
+		size_t from = nc == 1 ? 0 : c, len = nc == 1 ? out : 1;
+
+		st = tm_quant_bias(data + from, len, s_in, s_w[c],
+				   b->q32 + from, err);
+	}
+	if (st) {
+		tm_error_prefix(err, "%s: bias '%s'", n->name, b->name);
+		return st;
+	}
+	b->q.scheme = nc == 1 ? TM_QSCHEME_PER_TENSOR : TM_QSCHEME_PER_CHANNEL;
+	b->q.scale = nc == 1 ? s_in * s_w[0] : 0.0;
+	b->q.zero_point = 0;
+	b->dtype = TM_DTYPE_I32;
+	return TM_OK;
+}
+
+/* Dense and conv2d (group 1, or depthwise: group == input channels, any
+ * channel multiplier): weights per tensor or per output channel (axis 0
+ * of [out, in] and of OIHW alike), int32 bias at s_in * s_w, one
+ * requantizer per weight scale. */
+static tm_status
+quantize_weighted(tm_model *m, tm_node *n, int per_channel, tm_error *err)
 {
 	tm_tensor *x = m->tensors[n->inputs[0]];
 	tm_tensor *w = m->tensors[n->inputs[1]];
 	tm_tensor *b = n->n_inputs > 2 ? m->tensors[n->inputs[2]] : NULL;
-	tm_node *next = sole_consumer(m, n->outputs[0]);
-	double *s_w = NULL;
+	double *s_w = NULL, *M = NULL;
 	size_t nc = 0, out = (size_t)w->shape[0];
 	tm_tensor *y;
 	tm_status st;
 
-	/* A ReLU that alone consumes the output folds into the clamp: the
-	 * requantizer writes straight into the ReLU's output. */
-	n->fused_relu = next && next->op == TM_OP_RELU;
-	n->requant_out = n->fused_relu ? next->outputs[0] : n->outputs[0];
+	if (n->op == TM_OP_CONV2D && n->attrs.group != 1 &&
+	    n->attrs.group != x->shape[0])
+		return tm_error_set(err, TM_ERR_UNSUPPORTED,
+				    "layer '%s': conv2d with group %lld of "
+				    "%lld input channels is not supported "
+				    "by the integer runtime (group 1 or "
+				    "depthwise, group = input channels, are)",
+				    n->name, (long long)n->attrs.group,
+				    (long long)x->shape[0]);
+	fold_activation(m, n);
 	y = m->tensors[n->requant_out];
-
 	st = quantize_weights(w, per_channel, &s_w, &nc, err);
 	if (st)
 		return st;
 	if (b) {
-		free(b->q32);
-		b->q32 = malloc(out * sizeof *b->q32);
-		if (!b->q32) {
-			st = tm_error_set(err, TM_ERR_NOMEM, "out of memory");
+		st = quantize_bias(b, b->data, out, x->q.scale, s_w, nc, n,
+				   err);
+		if (st)
 			goto out;
-		}
-		/* Bias scale s_in * s_w, per channel with the weights. */
-		for (size_t c = 0; c < nc && !st; c++) {
-			size_t from = nc == 1 ? 0 : c, len = nc == 1 ? out : 1;
-
-			st = tm_quant_bias(b->data + from, len, x->q.scale,
-					   s_w[c], b->q32 + from, err);
-		}
-		if (st) {
-			tm_error_prefix(err, "%s: bias '%s'", n->name,
-					b->name);
-			goto out;
-		}
-		b->q.scheme = w->q.scheme;
-		b->q.scale = nc == 1 ? x->q.scale * s_w[0] : 0.0;
-		b->q.zero_point = 0;
-		b->dtype = TM_DTYPE_I32;
 	}
-
-	free(n->multiplier);
-	free(n->shift);
-	n->n_requant = nc;
-	n->multiplier = malloc(nc * sizeof *n->multiplier);
-	n->shift = malloc(nc * sizeof *n->shift);
-	if (!n->multiplier || !n->shift) {
+	M = malloc(nc * sizeof *M);
+	if (!M) {
 		st = tm_error_set(err, TM_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	for (size_t c = 0; c < nc && !st; c++)
-		st = tm_quantize_multiplier(x->q.scale * s_w[c] / y->q.scale,
-					    &n->multiplier[c], &n->shift[c],
-					    err);
-	if (st) {
-		tm_error_prefix(err, "%s: requantizer", n->name);
-		goto out;
-	}
-	n->act_min = n->fused_relu ? y->q.zero_point : TM_QMIN;
-	if (n->act_min < TM_QMIN)
-		n->act_min = TM_QMIN;
-	n->act_max = TM_QMAX;
+	for (size_t c = 0; c < nc; c++)
+		M[c] = x->q.scale * s_w[c] / y->q.scale;
+	st = set_requant(n, M, nc, err);
 out:
+	free(M);
 	free(s_w);
 	return st;
+}
+
+/* A BatchNorm that bn_fold could not fold runs as its own integer layer,
+ * a 1x1 depthwise convolution: per channel w_c = gamma_c / sqrt(var_c +
+ * eps) and b_c = beta_c - mean_c w_c (the inference form of Ioffe and
+ * Szegedy 2015). The int8 weights (one per channel, always per-channel
+ * scales) go to gamma's q8, the int32 biases at s_in * s_c to beta's
+ * q32, and the requantizers to the node. */
+static tm_status
+quantize_batchnorm(tm_model *m, tm_node *n, tm_error *err)
+{
+	tm_tensor *x = m->tensors[n->inputs[0]];
+	tm_tensor *g = m->tensors[n->inputs[1]];
+	tm_tensor *be = m->tensors[n->inputs[2]];
+	const tm_tensor *mu = m->tensors[n->inputs[3]];
+	const tm_tensor *var = m->tensors[n->inputs[4]];
+	size_t C = (size_t)g->shape[0];
+	double *s = calloc(C, sizeof *s), *M = calloc(C, sizeof *M);
+	float *bias = calloc(C, sizeof *bias);
+	tm_tensor *y;
+	tm_status st;
+
+	free(g->q8);
+	g->q8 = malloc(C);
+	free(g->q.scales);
+	free(g->q.zero_points);
+	g->q.scales = NULL;
+	g->q.zero_points = calloc(C, sizeof *g->q.zero_points);
+	if (!s || !M || !bias || !g->q8 || !g->q.zero_points) {
+		st = tm_error_set(err, TM_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	fold_activation(m, n);
+	y = m->tensors[n->requant_out];
+	for (size_t c = 0; c < C; c++) {
+		double wc = (double)g->data[c] /
+			    sqrt((double)var->data[c] +
+				 (double)n->attrs.epsilon);
+		float wf = (float)wc;
+
+		bias[c] = (float)((double)be->data[c] -
+				  (double)mu->data[c] * wc);
+		s[c] = tm_quant_weight_scale(&wf, 1);
+		tm_quant_weights(&wf, 1, s[c], &g->q8[c]);
+		M[c] = x->q.scale * s[c] / y->q.scale;
+	}
+	g->q.scheme = TM_QSCHEME_PER_CHANNEL;
+	g->q.axis = 0;
+	g->q.n_channels = C;
+	g->q.scale = 0.0;
+	g->q.scales = s;
+	s = NULL;
+	g->dtype = TM_DTYPE_I8;
+	st = quantize_bias(be, bias, C, x->q.scale, g->q.scales, C, n, err);
+	if (!st)
+		st = set_requant(n, M, C, err);
+out:
+	free(s);
+	free(M);
+	free(bias);
+	return st;
+}
+
+/* One requantizer per data input k, M = s_k / s_out (pools, concat): the
+ * identity (1073741824, -1) when the scales are equal. */
+static tm_status
+quantize_rescale(tm_model *m, tm_node *n, tm_error *err)
+{
+	const tm_tensor *y = m->tensors[n->outputs[0]];
+	size_t ni = n->op == TM_OP_CONCAT ? n->n_inputs : 1;
+	double *M = malloc(ni * sizeof *M);
+	tm_status st;
+
+	if (!M)
+		return tm_error_set(err, TM_ERR_NOMEM, "out of memory");
+	for (size_t k = 0; k < ni; k++)
+		M[k] = m->tensors[n->inputs[k]]->q.scale / y->q.scale;
+	n->requant_out = n->outputs[0];
+	n->act_min = TM_QMIN;
+	n->act_max = TM_QMAX;
+	st = set_requant(n, M, ni, err);
+	free(M);
+	return st;
+}
+
+/* Add of two activations, TFLite's int8 ADD (CalculateArithmeticOpData):
+ * left shift 20; requantizers input1 = s1 / (2 max), input2 = s2 / (2
+ * max), output = 2 max / (2^20 s_out), in that order. A constant operand
+ * has no scale: the lowering refuses it. */
+static tm_status
+quantize_add(tm_model *m, tm_node *n, tm_error *err)
+{
+	const tm_tensor *a = m->tensors[n->inputs[0]];
+	const tm_tensor *b = m->tensors[n->inputs[1]];
+	double M[3], twice;
+
+	if (b->kind == TM_TENSOR_CONST || a->kind == TM_TENSOR_CONST)
+		return TM_OK;
+	fold_activation(m, n);
+	twice = 2.0 * (a->q.scale > b->q.scale ? a->q.scale : b->q.scale);
+	M[0] = a->q.scale / twice;
+	M[1] = b->q.scale / twice;
+	M[2] = twice / ((double)(1 << ADD_LEFT_SHIFT) *
+			m->tensors[n->requant_out]->q.scale);
+	return set_requant(n, M, 3, err);
 }
 
 /* 256-entry table: entry = clamp(lround(f(x) / s_out) + zp_out), with
@@ -282,8 +458,22 @@ tm_priv_quantize(tm_model *m, const unsigned char *per_channel,
 
 		switch (n->op) {
 		case TM_OP_DENSE:
-			st = quantize_dense(m, n,
-					    per_channel && per_channel[k], err);
+		case TM_OP_CONV2D:
+			st = quantize_weighted(m, n,
+					       per_channel && per_channel[k],
+					       err);
+			break;
+		case TM_OP_BATCHNORM:
+			st = quantize_batchnorm(m, n, err);
+			break;
+		case TM_OP_MAXPOOL2D:
+		case TM_OP_AVGPOOL2D:
+		case TM_OP_GLOBAL_AVGPOOL:
+		case TM_OP_CONCAT:
+			st = quantize_rescale(m, n, err);
+			break;
+		case TM_OP_ADD:
+			st = quantize_add(m, n, err);
 			break;
 		case TM_OP_SIGMOID:
 			st = build_sigmoid_lut(m, n, err);

@@ -207,17 +207,6 @@ argmax_f(const float *v, size_t n)
 	return best;
 }
 
-static size_t
-argmax_q(const int8_t *v, size_t n)
-{
-	size_t best = 0;
-
-	for (size_t i = 1; i < n; i++)
-		if (v[i] > v[best])
-			best = i;
-	return best;
-}
-
 /* Sample s of the batch just run by the interpreter. */
 static tm_status
 one_sample(vctx *c, size_t s, tm_error *err)
@@ -229,9 +218,11 @@ one_sample(vctx *c, size_t s, tm_error *err)
 		const tm_tensor *t = m->tensors[m->inputs[i]];
 		size_t n = tm_tensor_numel(t);
 
+		/* libtmrt holds images HWC (lower_priv.h). */
 		for (size_t j = 0; j < n; j++)
-			c->qin[i][j] = quantize_value(c->in[i][s * n + j],
-						      &t->q);
+			c->qin[i][tm_priv_layout_index(&c->lw.in_layout[i],
+						       j)] =
+				quantize_value(c->in[i][s * n + j], &t->q);
 	}
 	rs = tmrt_run(c->rt, (const int8_t *const *)c->qin, c->qout,
 		      c->arena, c->rt->arena_size);
@@ -249,10 +240,13 @@ one_sample(vctx *c, size_t s, tm_error *err)
 			return tm_error_set(err, TM_ERR_INTERNAL,
 					    "verify: output '%s' has no float "
 					    "values", t->name);
+		const tm_priv_layout *lay = &c->lw.out_layout[o];
+		size_t qbest = 0;
+
 		f += s * n;
 		for (size_t j = 0; j < n; j++) {
-			double d = t->q.scale * (double)(c->qout[o][j] -
-							 t->q.zero_point);
+			int8_t q = c->qout[o][tm_priv_layout_index(lay, j)];
+			double d = t->q.scale * (double)(q - t->q.zero_point);
 			double e = fabs(d - (double)f[j]);
 
 			if (e > a->max_abs)
@@ -261,8 +255,10 @@ one_sample(vctx *c, size_t s, tm_error *err)
 			a->sum_f2 += (double)f[j] * (double)f[j];
 			a->sum_e2 += e * e;
 			a->n++;
+			if (q > c->qout[o][tm_priv_layout_index(lay, qbest)])
+				qbest = j;
 		}
-		if (n > 1 && argmax_f(f, n) == argmax_q(c->qout[o], n))
+		if (n > 1 && argmax_f(f, n) == qbest)
 			a->top1_agree++;
 	}
 	return TM_OK;

@@ -9,6 +9,7 @@ UNIT_TESTS = \
 	tests/unit/test_cnn \
 	tests/unit/test_config \
 	tests/unit/test_loader \
+	tests/unit/test_lower \
 	tests/unit/test_model \
 	tests/unit/test_npy \
 	tests/unit/test_observers \
@@ -106,6 +107,10 @@ tests_unit_test_transforms_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_unit_test_transforms_LDFLAGS = -export-dynamic
 tests_unit_test_transforms_LDADD = $(TEST_LDADD)
 
+tests_unit_test_lower_SOURCES = tests/unit/test_lower.c tests/unit/runner.c tests/unit/runner.h
+tests_unit_test_lower_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_unit_test_lower_LDADD = runtime/libtmrt.la $(TEST_LDADD)
+
 tests_unit_test_verify_SOURCES = tests/unit/test_verify.c tests/unit/runner.c tests/unit/runner.h
 tests_unit_test_verify_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_unit_test_verify_LDADD = runtime/libtmrt.la $(TEST_LDADD)
@@ -147,7 +152,8 @@ E2E_TESTS = \
 	tests/e2e/cnn.test \
 	tests/e2e/tinymind.test \
 	tests/e2e/verify.test \
-	tests/e2e/header.test
+	tests/e2e/header.test \
+	tests/e2e/header_cnn.test
 
 TESTS = $(UNIT_TESTS) $(ONNX_TESTS) $(E2E_TESTS)
 TEST_EXTENSIONS = .test

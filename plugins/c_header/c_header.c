@@ -6,8 +6,10 @@
  *
  * At the end, the model for libtmrt as static const tables, from the
  * core's lowering (tm_model_lower, the same one the blob emitter
- * serializes): the runtime's bundles (tmrt_fc_params, tmrt_lut_params)
- * pointing at the arrays above (and at any table the lowering adds),
+ * serializes): the runtime's bundle of every layer (fully connected,
+ * conv and depthwise, pools, global pool, add, concat with its inputs,
+ * LUT, softmax with its exp table) pointing at the arrays above (and at
+ * any array the lowering adds: reordered conv weights, tables),
  * the tensor and layer tables, <prefix>_model and <PREFIX>_ARENA_SIZE,
  * so that tmrt_run(&<prefix>_model, in, out, arena, <PREFIX>_ARENA_SIZE)
  * runs with nothing parsed or computed at start-up.
@@ -331,6 +333,48 @@ ref_array(ctx *c, const char *layer, const char *suffix, const void *v,
 	return put_array(c, "layer", layer, suffix, v, is_i8, n);
 }
 
+static void
+put_dims(FILE *fp, const tmrt_dims *d)
+{
+	fprintf(fp, "{ %ld, %ld, %ld, %ld }, ", (long)d->n, (long)d->h,
+		(long)d->w, (long)d->c);
+}
+
+/* A convolution's bundle: weights OHWI (conv2d) or [kh][kw][C * mult]
+ * (depthwise), as the lowering made them. */
+static const char *
+put_conv(ctx *c, const tmrt_layer *ly, const char *name)
+{
+	const tmrt_conv_params *p = ly->params;
+	size_t nw = (size_t)p->kernel_h * (size_t)p->kernel_w *
+		    (size_t)p->output.c;
+	const char *id, *w, *b, *mu, *sh;
+
+	if (ly->op == TMRT_OP_CONV2D)
+		nw *= (size_t)(p->input.c / p->groups);
+	w = ref_array(c, name, "_rt_weights", p->weights, 1, nw);
+	b = ref_array(c, name, "_rt_bias", p->bias, 0, (size_t)p->output.c);
+	mu = ref_array(c, name, "_rt_multiplier", p->multiplier, 0,
+		       (size_t)p->n_requant);
+	sh = ref_array(c, name, "_rt_shift", p->shift, 0,
+		       (size_t)p->n_requant);
+	id = claim(c, "layer", name, 0, "_params");
+	if (!id)
+		return NULL;
+	fprintf(c->fp, "static const tmrt_conv_params %s = {\n\t", id);
+	put_dims(c->fp, &p->input);
+	put_dims(c->fp, &p->output);
+	fprintf(c->fp, "\n\t%ld, %ld, %ld, %ld, %ld, %ld,\n\t%ld, %ld, "
+		"%ld, %ld, %ld,\n\t%s, %s,\n\t%ld, %ld, %s, %s, %ld, %ld, "
+		"%ld\n};\n", (long)p->kernel_h, (long)p->kernel_w,
+		(long)p->stride_h, (long)p->stride_w, (long)p->dilation_h,
+		(long)p->dilation_w, (long)p->pad_top, (long)p->pad_left,
+		(long)p->pad_bottom, (long)p->pad_right, (long)p->groups, w,
+		b, (long)p->input_zp, (long)p->output_zp, mu, sh,
+		(long)p->n_requant, (long)p->act_min, (long)p->act_max);
+	return id;
+}
+
 /* The bundle of lowered layer k (its arrays first); its C name, "NULL"
  * for a copy, or NULL on error. */
 static const char *
@@ -372,6 +416,102 @@ put_bundle(ctx *c, const tmrt_layer *ly, const char *name)
 			return NULL;
 		fprintf(c->fp, "static const tmrt_lut_params %s = { %ld, %s "
 			"};\n", id, (long)p->size, t);
+		return id;
+	}
+	case TMRT_OP_CONV2D:
+	case TMRT_OP_DEPTHWISE_CONV2D:
+		return put_conv(c, ly, name);
+	case TMRT_OP_MAX_POOL2D:
+	case TMRT_OP_AVG_POOL2D: {
+		const tmrt_pool_params *p = ly->params;
+
+		id = claim(c, "layer", name, 0, "_params");
+		if (!id)
+			return NULL;
+		fprintf(c->fp, "static const tmrt_pool_params %s = {\n\t",
+			id);
+		put_dims(c->fp, &p->input);
+		put_dims(c->fp, &p->output);
+		fprintf(c->fp, "\n\t%ld, %ld, %ld, %ld, %ld, %ld,\n\t%ld, "
+			"%ld, %ld, %ld, %ld,\n\t%ld, %ld, %ld, %ld, %ld, %ld\n"
+			"};\n", (long)p->kernel_h, (long)p->kernel_w,
+			(long)p->stride_h, (long)p->stride_w,
+			(long)p->dilation_h, (long)p->dilation_w,
+			(long)p->pad_top, (long)p->pad_left,
+			(long)p->pad_bottom, (long)p->pad_right,
+			(long)p->count_include_pad, (long)p->input_zp,
+			(long)p->output_zp, (long)p->multiplier,
+			(long)p->shift, (long)p->act_min, (long)p->act_max);
+		return id;
+	}
+	case TMRT_OP_GLOBAL_AVG_POOL: {
+		const tmrt_global_pool_params *p = ly->params;
+
+		id = claim(c, "layer", name, 0, "_params");
+		if (!id)
+			return NULL;
+		fprintf(c->fp, "static const tmrt_global_pool_params %s = {"
+			"\n\t", id);
+		put_dims(c->fp, &p->input);
+		fprintf(c->fp, "\n\t%ld, %ld, %ld, %ld, %ld, %ld\n};\n",
+			(long)p->input_zp, (long)p->output_zp,
+			(long)p->multiplier, (long)p->shift,
+			(long)p->act_min, (long)p->act_max);
+		return id;
+	}
+	case TMRT_OP_ADD: {
+		const tmrt_add_params *p = ly->params;
+
+		id = claim(c, "layer", name, 0, "_params");
+		if (!id)
+			return NULL;
+		fprintf(c->fp, "static const tmrt_add_params %s = {\n\t%ld, "
+			"%ld, %ld, %ld, %ld,\n\t%ld, %ld, %ld, %ld, %ld, %ld,"
+			"\n\t%ld, %ld, %ld\n};\n", id, (long)p->size,
+			(long)p->in2_size, (long)p->input1_zp,
+			(long)p->input2_zp, (long)p->left_shift,
+			(long)p->input1_multiplier, (long)p->input1_shift,
+			(long)p->input2_multiplier, (long)p->input2_shift,
+			(long)p->output_multiplier, (long)p->output_shift,
+			(long)p->output_zp, (long)p->act_min,
+			(long)p->act_max);
+		return id;
+	}
+	case TMRT_OP_CONCAT: {
+		const tmrt_concat_params *p = ly->params;
+		const char *in = claim(c, "layer", name, 0, "_inputs");
+
+		if (!in)
+			return NULL;
+		fprintf(c->fp, "static const tmrt_concat_input %s[%ld] = {\n",
+			in, (long)p->n_inputs);
+		for (int32_t i = 0; i < p->n_inputs; i++)
+			fprintf(c->fp, "\t{ %ld, %ld, %ld, %ld }%s\n",
+				(long)p->inputs[i].axis_len,
+				(long)p->inputs[i].zp,
+				(long)p->inputs[i].multiplier,
+				(long)p->inputs[i].shift,
+				i + 1 < p->n_inputs ? "," : "");
+		fprintf(c->fp, "};\n");
+		id = claim(c, "layer", name, 0, "_params");
+		if (!id)
+			return NULL;
+		fprintf(c->fp, "static const tmrt_concat_params %s = { %ld, "
+			"%ld, %ld, %s, %ld };\n", id, (long)p->outer,
+			(long)p->inner, (long)p->n_inputs, in,
+			(long)p->output_zp);
+		return id;
+	}
+	case TMRT_OP_SOFTMAX: {
+		const tmrt_softmax_params *p = ly->params;
+
+		t = ref_array(c, name, "_exp_table", p->exp_table, 0, 256);
+		id = claim(c, "layer", name, 0, "_params");
+		if (!id)
+			return NULL;
+		fprintf(c->fp, "static const tmrt_softmax_params %s = { %ld, "
+			"%ld, %ld, %s, %ld };\n", id, (long)p->outer,
+			(long)p->len, (long)p->inner, t, (long)p->output_zp);
 		return id;
 	}
 	default:
@@ -535,21 +675,6 @@ ch_emit(const tm_model *m, const tm_params *p, tm_outputs *outs,
 					    "quantized (the pipeline needs a "
 					    "calibration section)",
 					    m->tensors[i]->name);
-	/* The integer runtime this header feeds runs these ops so far. */
-	for (size_t k = 0; k < m->n_nodes; k++) {
-		tm_op op = m->nodes[k]->op;
-
-		if (op != TM_OP_DENSE && op != TM_OP_RELU &&
-		    op != TM_OP_SIGMOID && op != TM_OP_TANH &&
-		    op != TM_OP_FLATTEN && op != TM_OP_RESHAPE)
-			return tm_error_set(err, TM_ERR_UNSUPPORTED,
-					    "layer '%s': op %s is not supported "
-					    "by this emitter yet (dense, relu, "
-					    "sigmoid, tanh, flatten and "
-					    "reshape are)",
-					    m->nodes[k]->name,
-					    tm_op_name(op));
-	}
 	/* The runtime's tables: the lowering the blob emitter uses. */
 	st = tm_model_lower(m, &lw, err);
 	if (st)

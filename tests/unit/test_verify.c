@@ -278,14 +278,14 @@ test_tolerance_fails(void)
 	tm_run_summary_fini(&sum);
 }
 
-/* input [1, 3, 3] -> conv2d (1 filter 2x2): the runtime cannot run it
- * from this model yet, and says which layer. */
+/* input [2, 3] -> matmul by [3, 2]: the runtime has no kernel for it,
+ * and the error says which layer. */
 static void
 test_unsupported(void)
 {
-	static const int64_t in_shape[3] = { 1, 3, 3 };
-	static const int64_t w_shape[4] = { 1, 1, 2, 2 };
-	static const float w[4] = { 1, 2, 3, 4 };
+	static const int64_t in_shape[2] = { 2, 3 };
+	static const int64_t w_shape[2] = { 3, 2 };
+	static const float w[6] = { 1, 2, 3, 4, 5, 6 };
 	const char *const ins[2] = { "x", "w" };
 	const char *const outs[1] = { "y" };
 	tm_model *m = tm_model_new();
@@ -296,9 +296,9 @@ test_unsupported(void)
 
 	tm_error_clear(&err);
 	CU_ASSERT_FATAL(m != NULL);
-	CU_ASSERT_EQUAL_FATAL(tm_model_add_input(m, "x", 3, in_shape, &err) ||
-			      tm_model_add_const(m, "w", 4, w_shape, w, &err) ||
-			      tm_model_add_node(m, "conv1", TM_OP_CONV2D, ins,
+	CU_ASSERT_EQUAL_FATAL(tm_model_add_input(m, "x", 2, in_shape, &err) ||
+			      tm_model_add_const(m, "w", 2, w_shape, w, &err) ||
+			      tm_model_add_node(m, "mm", TM_OP_MATMUL, ins,
 						2, outs, 1, NULL, &err) ||
 			      tm_model_finalize(m, &err), TM_OK);
 	for (size_t i = 0; i < m->n_tensors; i++) {
@@ -306,14 +306,14 @@ test_unsupported(void)
 		m->tensors[i]->q.scale = 1.0 / 64;
 	}
 	CU_ASSERT_EQUAL(tm_priv_lower(m, 0, &lw, &err), TM_ERR_UNSUPPORTED);
-	CHECK_ERR(&err, "layer 'conv1': op conv2d is not supported by the "
+	CHECK_ERR(&err, "layer 'mm': op matmul is not supported by the "
 			"integer runtime yet");
 	tm_error_clear(&err);
 	CU_ASSERT_EQUAL(tm_model_to_blob(m, &bytes, &size, &err),
 			TM_ERR_UNSUPPORTED);
 	CU_ASSERT_PTR_NULL(bytes);
 	CU_ASSERT_EQUAL(size, 0);
-	CHECK_ERR(&err, "layer 'conv1': op conv2d is not supported by the "
+	CHECK_ERR(&err, "layer 'mm': op matmul is not supported by the "
 			"integer runtime yet");
 	tm_model_free(m);
 }

@@ -151,10 +151,14 @@ typedef struct tm_node {
 	size_t *inputs;			/* indices into model->tensors */
 	size_t *outputs;
 
-	/* Set by the quantize pass for nodes that requantize (Dense):
-	 * one (multiplier, shift) per output channel when the weights are
-	 * per channel, else one. shift > 0 is a right shift. The output
-	 * clamp folds a following ReLU. */
+	/* Set by the quantize pass for nodes that requantize: dense and
+	 * conv2d one (multiplier, shift) per output channel when the
+	 * weights are per channel, else one; batchnorm (not folded) one per
+	 * channel, its int8 weights in gamma's q8 and int32 biases in
+	 * beta's q32; max/avg/global pools one and concat one per input
+	 * (M = s_in / s_out); add three (TFLite's input1, input2, output).
+	 * shift > 0 is a right shift. The output clamp of dense, conv2d,
+	 * batchnorm and add folds a following ReLU or Clip (ReLU6). */
 	size_t n_requant;
 	int32_t *multiplier;
 	int32_t *shift;
@@ -162,7 +166,8 @@ typedef struct tm_node {
 	/* Index of the tensor whose quantization the node writes: its own
 	 * output, or the output of a ReLU folded into it. */
 	size_t requant_out;
-	int fused_relu;			/* a following ReLU is folded */
+	int fused_relu;			/* a following ReLU or Clip is
+					 * folded */
 	int8_t *lut;			/* sigmoid: 256 entries indexed by
 					 * (uint8_t)(x_q + 128) */
 	tm_attrs attrs;
