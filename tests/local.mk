@@ -153,7 +153,8 @@ E2E_TESTS = \
 	tests/e2e/tinymind.test \
 	tests/e2e/verify.test \
 	tests/e2e/header.test \
-	tests/e2e/header_cnn.test
+	tests/e2e/header_cnn.test \
+	tests/e2e/onnx.test
 
 TESTS = $(UNIT_TESTS) $(ONNX_TESTS) $(E2E_TESTS)
 TEST_EXTENSIONS = .test

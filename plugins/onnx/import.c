@@ -1493,6 +1493,10 @@ dequant_const(imp *im, cst *q, cst *s, cst *zp, int64_t axis,
 		return nerr(im, TM_ERR_INVALID, "%zu scales, %zu zero points",
 			    nsc, zp->v.n);
 	if (nsc > 1) {
+		/* A 1-D tensor (a bias) has only axis 0, whatever the
+		 * default axis 1 says. */
+		if (q->v.ndim == 1 && axis == 1)
+			axis = 0;
 		if (axis < 0)
 			axis += q->v.ndim;
 		if (axis < 0 || axis >= q->v.ndim ||

@@ -10,6 +10,8 @@ with known scales):
                      model computes)
   qdq_mlp_u8.onnx    the same values with uint8 activations and weights
                      (zero points 128): tmpipe's int8 parameters must match
+  qdq_cnn.onnx       QDQ CNN: Conv (per-channel) + Relu, MaxPool, Flatten,
+                     Gemm; qdq_cnn_calib.npy
   qop_conv.onnx      QOperator: QuantizeLinear, QLinearConv (per-channel,
                      int32 bias), DequantizeLinear
   qop_matmul.onnx    QOperator: QLinearMatMul [N, 4] x [4, 3]
@@ -160,6 +162,66 @@ def qop_matmul():
     save(g, "qop_matmul.onnx")
 
 
+def qdq_cnn():
+    """x [N, 1, 6, 6] -> QDQ -> Conv 3x3 (4 filters, per-channel int8,
+    int32 bias) -> Relu -> QDQ -> MaxPool 2 -> Flatten -> QDQ Gemm (per
+    tensor) -> QDQ -> out [N, 3]; qdq_cnn_calib.npy holds 32 samples."""
+    rng = np.random.default_rng(5)
+    s_x = np.float32(1 / 32)
+    wc = rng.integers(-127, 128, (4, 1, 3, 3)).astype(np.int8)
+    s_wc = np.array([0.004, 0.003, 0.005, 0.002], np.float32)
+    bc = rng.integers(-300, 300, 4).astype(np.int32)
+    s_c = np.float32(0.01)
+    wf = rng.integers(-127, 128, (3, 36)).astype(np.int8)
+    s_wf = np.float32(0.01)
+    bf = rng.integers(-500, 500, 3).astype(np.int32)
+    s_o = np.float32(0.04)
+    i8 = np.int8
+    inits = [
+        const("x_s", s_x), const("x_z", i8(0)),
+        const("wc_q", wc), const("wc_s", s_wc), const("wc_z", np.zeros(4, i8)),
+        const("bc_q", bc), const("bc_s", (s_x * s_wc).astype(np.float32)),
+        const("bc_z", np.zeros(4, np.int32)),
+        const("c_s", s_c), const("c_z", i8(-128)),
+        const("p_s", s_c), const("p_z", i8(-128)),
+        const("wf_q", wf), const("wf_s", s_wf), const("wf_z", i8(0)),
+        const("bf_q", bf), const("bf_s", np.float32(s_c * s_wf)),
+        const("bf_z", np.int32(0)),
+        const("o_s", s_o), const("o_z", i8(0)),
+    ]
+    N = helper.make_node
+    nodes = [
+        N("QuantizeLinear", ["x", "x_s", "x_z"], ["x_q"], name="q_x"),
+        N("DequantizeLinear", ["x_q", "x_s", "x_z"], ["x_dq"], name="dq_x"),
+        N("DequantizeLinear", ["wc_q", "wc_s", "wc_z"], ["wc"], name="dq_wc",
+          axis=0),
+        N("DequantizeLinear", ["bc_q", "bc_s", "bc_z"], ["bc"], name="dq_bc"),
+        N("Conv", ["x_dq", "wc", "bc"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+        N("Relu", ["c"], ["cr"], name="relu"),
+        N("QuantizeLinear", ["cr", "c_s", "c_z"], ["cr_q"], name="q_c"),
+        N("DequantizeLinear", ["cr_q", "c_s", "c_z"], ["cr_dq"], name="dq_c"),
+        N("MaxPool", ["cr_dq"], ["p"], name="pool", kernel_shape=[2, 2],
+          strides=[2, 2]),
+        N("QuantizeLinear", ["p", "p_s", "p_z"], ["p_q"], name="q_p"),
+        N("DequantizeLinear", ["p_q", "p_s", "p_z"], ["p_dq"], name="dq_p"),
+        N("Flatten", ["p_dq"], ["f"], name="flatten"),
+        N("DequantizeLinear", ["wf_q", "wf_s", "wf_z"], ["wf"], name="dq_wf"),
+        N("DequantizeLinear", ["bf_q", "bf_s", "bf_z"], ["bf"], name="dq_bf"),
+        N("Gemm", ["f", "wf", "bf"], ["o"], name="fc", transB=1),
+        N("QuantizeLinear", ["o", "o_s", "o_z"], ["o_q"], name="q_o"),
+        N("DequantizeLinear", ["o_q", "o_s", "o_z"], ["out"], name="dq_o"),
+    ]
+    g = helper.make_graph(
+        nodes, "qdq_cnn",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                       ["N", 1, 6, 6])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["N", 3])],
+        inits)
+    save(g, "qdq_cnn.onnx")
+    np.save(os.path.join(OUT, "qdq_cnn_calib.npy"),
+            rng.uniform(-1, 1, (32, 1, 6, 6)).astype(np.float32))
+
+
 def bad_zp():
     inits = [const("w_q", np.ones((2, 3), np.int8)),
              const("w_scale", np.float32(0.1)), const("w_zp", np.int8(3))]
@@ -223,6 +285,7 @@ def main():
     qdq_mlp(False)
     qdq_mlp(True)
     qdq_mlp_ref()
+    qdq_cnn()
     qop_conv()
     qop_matmul()
     bad_zp()
