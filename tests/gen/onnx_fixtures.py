@@ -19,7 +19,8 @@ with known scales):
   unsupported.onnx   Exp (twice), Sin and com.microsoft.Gelu
   ext.onnx, ext.bin  a Gemm whose weight is external data
   ext_escape.onnx    external data pointing outside the model's folder
-  gemm_qdq.yaml etc. are written by hand.
+  ../../../examples/xor/xor.onnx  the XOR example as an ONNX graph
+The pipelines (*.yaml) are written by hand.
 
 Run with /usr/bin/python3; the outputs are committed."""
 import os
@@ -280,6 +281,34 @@ def external(name, location, write_bin):
     onnx.save(m, os.path.join(OUT, name + ".onnx"))
 
 
+def xor():
+    """examples/xor/xor.onnx: the XOR example's weights as a Gemm-Relu-Gemm-
+    Sigmoid graph (the form torch.onnx.export gives nn.Linear)."""
+    ex = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                      "examples", "xor")
+    w = {k: np.load(os.path.join(ex, "weights", k + ".npy")).astype(np.float32)
+         for k in ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias")}
+    N = helper.make_node
+    nodes = [
+        N("Gemm", ["input", "fc1.weight", "fc1.bias"], ["fc1"], name="fc1",
+          transB=1),
+        N("Relu", ["fc1"], ["h1"], name="h1"),
+        N("Gemm", ["h1", "fc2.weight", "fc2.bias"], ["fc2"], name="fc2",
+          transB=1),
+        N("Sigmoid", ["fc2"], ["out"], name="out"),
+    ]
+    g = helper.make_graph(
+        nodes, "xor",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 2])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["N", 1])],
+        [const(k, v) for k, v in w.items()])
+    m = helper.make_model(g, opset_imports=OPSET,
+                          producer_name="tmpipe tests/gen/onnx_fixtures.py")
+    m.ir_version = 8
+    onnx.checker.check_model(m)
+    onnx.save(m, os.path.join(ex, "xor.onnx"))
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     qdq_mlp(False)
@@ -292,6 +321,7 @@ def main():
     unsupported()
     external("ext", "ext.bin", True)
     external("ext_escape", "../../gen/onnx_fixtures.py", False)
+    xor()
 
 
 if __name__ == "__main__":
