@@ -29,6 +29,10 @@
 
 #define OPSET_MIN 7
 #define OPSET_MAX 17
+/* Integer attributes (pads, strides, axes, ...) and reshape dimensions
+ * beyond this are refused: no real model has them, and a corrupt file's
+ * would overflow the shape arithmetic. */
+#define ATTR_MAX ((int64_t)1 << 30)
 
 /* A value known at import time: an initializer, a Constant node's output,
  * a bound input, a dequantized weight. */
@@ -318,6 +322,9 @@ attr_int(imp *im, const char *name, int64_t def, int64_t *v)
 	if (!a->has_i)
 		return nerr(im, TM_ERR_PARSE, "attribute %s is not an int",
 			    name);
+	if (a->i < -ATTR_MAX || a->i > ATTR_MAX)
+		return nerr(im, TM_ERR_INVALID, "attribute %s is %lld", name,
+			    (long long)a->i);
 	*v = a->i;
 	return TM_OK;
 }
@@ -350,6 +357,10 @@ attr_ints(imp *im, const char *name, size_t want, int64_t *v, size_t *n)
 		return nerr(im, TM_ERR_UNSUPPORTED,
 			    "attribute %s has %zu values; tmpipe handles "
 			    "2-D windows (%zu values)", name, a->n_ints, want);
+	for (size_t k = 0; k < want; k++)
+		if (a->ints[k] < -ATTR_MAX || a->ints[k] > ATTR_MAX)
+			return nerr(im, TM_ERR_INVALID, "attribute %s holds %lld",
+				    name, (long long)a->ints[k]);
 	memcpy(v, a->ints, want * sizeof *v);
 	*n = want;
 	return TM_OK;
@@ -939,8 +950,10 @@ dense(imp *im, const char *x, cst *w, int trans, float alpha, cst *b,
 		cst t;
 
 		memset(&t, 0, sizeof t);
+		if (trans && w->q8)
+			return nerr(im, TM_ERR_UNSUPPORTED,
+				    "alpha != 1 on quantized weights");
 		if (trans) {
-			/* transpose twice is not worth it: scale in place */
 			t.v.ndim = 2;
 			t.v.dims[0] = w->v.dims[0];
 			t.v.dims[1] = w->v.dims[1];
@@ -951,9 +964,6 @@ dense(imp *im, const char *x, cst *w, int trans, float alpha, cst *b,
 						    "out of memory");
 			for (size_t k = 0; k < w->v.n; k++)
 				t.v.f[k] = (float)cst_at(w, k) * alpha;
-			if (w->q8)
-				return nerr(im, TM_ERR_UNSUPPORTED,
-					    "alpha != 1 on quantized weights");
 		} else if ((st = transpose(im, w, &t, alpha))) {
 			cst_fini(&t);
 			return st;
@@ -1114,7 +1124,7 @@ op_matmul(imp *im, size_t at)
 			if (!c || cst_get(im, c) || c->v.ndim > 2 ||
 			    c->v.n != (size_t)w->v.dims[1] ||
 			    (c->v.ndim == 2 && c->v.dims[0] != 1)) {
-				im->err->code = TM_OK;
+				tm_error_clear(im->err);
 				break;
 			}
 			b = c;
@@ -1131,6 +1141,7 @@ op_add(imp *im)
 {
 	const char *a = in_name(im, 0), *b = in_name(im, 1), *in[2];
 	const tm_tensor *at;
+	char bn[300];
 	cst *ca, *cb;
 	tm_status st = one_output(im);
 
@@ -1156,7 +1167,6 @@ op_add(imp *im)
 		/* Numpy broadcasting from the right: dimensions beyond one
 		 * sample's rank must be 1 (they would meet the batch). */
 		int drop;
-		char bn[300];
 
 		if ((st = cst_get(im, cb)))
 			return st;
@@ -1289,6 +1299,11 @@ op_reshape(imp *im)
 			return nerr(im, TM_ERR_UNSUPPORTED,
 				    "allowzero with a 0 in the shape (an empty "
 				    "tensor)");
+	for (size_t k = 0; k < s->v.n; k++)
+		if (s->v.i[k] < -1 || s->v.i[k] > ATTR_MAX)
+			return nerr(im, TM_ERR_INVALID,
+				    "shape dimension %zu is %lld", k,
+				    (long long)s->v.i[k]);
 	for (size_t k = 1; k < s->v.n; k++) {
 		int64_t d = s->v.i[k];
 
@@ -1956,6 +1971,21 @@ add_inputs(imp *im)
 						"the pipeline (inputs:)",
 						im->path, vi->name, d);
 				shape[ndim++] = dm->dim_value;
+			}
+		}
+		{
+			int64_t numel = 1;
+
+			for (int d = 0; d < ndim; d++) {
+				numel *= shape[d] > 0 && shape[d] <= ATTR_MAX
+						 ? shape[d] : ATTR_MAX + 1;
+				if (numel > ATTR_MAX)
+					return tm_error_set(
+						im->err, TM_ERR_INVALID,
+						"%s: input '%s' has more than "
+						"%lld values per sample",
+						im->path, vi->name,
+						(long long)ATTR_MAX);
 			}
 		}
 		st = tm_model_add_input(im->m, vi->name, ndim, shape, im->err);
