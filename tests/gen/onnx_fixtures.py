@@ -13,10 +13,13 @@ with known scales):
   qdq_cnn.onnx       QDQ CNN: Conv (per-channel) + Relu, MaxPool, Flatten,
                      Gemm; qdq_cnn_calib.npy
   qop_conv.onnx      QOperator: QuantizeLinear, QLinearConv (per-channel,
-                     int32 bias), DequantizeLinear
+                     int32 bias), DequantizeLinear; qop_conv_input.npy and
+                     qop_conv_output.npy (the float model's outputs)
   qop_matmul.onnx    QOperator: QLinearMatMul [N, 4] x [4, 3]
   bad_zp.onnx        a weight with a nonzero zero point
   unsupported.onnx   Exp (twice), Sin and com.microsoft.Gelu
+  matmul_add, gemm_ab, clip6, softmax11 (.onnx, _input.npy, _output.npy)
+                     float forms the backend tests leave out
   ext.onnx, ext.bin  a Gemm whose weight is external data
   ext_escape.onnx    external data pointing outside the model's folder
   ../../../examples/xor/xor.onnx  the XOR example as an ONNX graph
@@ -136,6 +139,22 @@ def qop_conv():
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 4, 4])],
         inits)
     save(g, "qop_conv.onnx")
+    # The float model tmpipe reads: conv of the float input with the
+    # dequantized weights, bias B s_x s_w[c], no activation rounding.
+    rng = np.random.default_rng(11)
+    x = rng.uniform(-2, 2, (4, 1, 4, 4)).astype(np.float32)
+    wf = w.astype(np.float32) * np.array([0.5, 0.25], np.float32)[:, None,
+                                                                  None, None]
+    bf = np.array([64, -32], np.float32) * np.float32(1 / 32) * \
+        np.array([0.5, 0.25], np.float32)
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    y = np.zeros((4, 2, 4, 4), np.float32)
+    for i in range(4):
+        for j in range(4):
+            y[:, :, i, j] = np.einsum("nchw,ochw->no",
+                                      xp[:, :, i:i + 3, j:j + 3], wf) + bf
+    np.save(os.path.join(OUT, "qop_conv_input.npy"), x)
+    np.save(os.path.join(OUT, "qop_conv_output.npy"), y.astype(np.float32))
 
 
 def qop_matmul():
@@ -309,6 +328,55 @@ def xor():
     onnx.save(m, os.path.join(ex, "xor.onnx"))
 
 
+def float_case(name, nodes, x_shape, out_shape, inits, x, y, opset):
+    """A float graph x -> ... -> y at the given opset, with its input and
+    numpy's output."""
+    g = helper.make_graph(
+        nodes, name,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, out_shape)],
+        inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)],
+                          producer_name="tmpipe tests/gen/onnx_fixtures.py")
+    m.ir_version = 7
+    onnx.checker.check_model(m)
+    onnx.save(m, os.path.join(OUT, name + ".onnx"))
+    np.save(os.path.join(OUT, name + "_input.npy"), x.astype(np.float32))
+    np.save(os.path.join(OUT, name + "_output.npy"), y.astype(np.float32))
+
+
+def float_cases():
+    """Forms the backend tests of ONNX 1.12 do not cover: MatMul + Add
+    (one dense with a bias), Gemm with transB 0, alpha, beta and a scalar
+    C, Clip-6's attributes and Softmax-11 on a 3-D input (normalized over
+    everything from the axis on)."""
+    rng = np.random.default_rng(13)
+    N = helper.make_node
+    x = rng.uniform(-2, 2, (5, 3)).astype(np.float32)
+    w = rng.uniform(-1, 1, (3, 2)).astype(np.float32)
+    b = rng.uniform(-1, 1, 2).astype(np.float32)
+    float_case("matmul_add",
+               [N("MatMul", ["x", "w"], ["t"], name="mm"),
+                N("Add", ["b", "t"], ["y"], name="add")],
+               ["N", 3], ["N", 2], [const("w", w), const("b", b)],
+               x, x @ w + b, 13)
+    c = np.array([0.5], np.float32)
+    float_case("gemm_ab",
+               [N("Gemm", ["x", "w", "c"], ["y"], name="gemm", alpha=0.5,
+                  beta=2.0)],
+               ["N", 3], ["N", 2], [const("w", w), const("c", c)],
+               x, 0.5 * (x @ w) + 2.0 * c, 13)
+    float_case("clip6",
+               [N("Clip", ["x"], ["y"], name="clip", min=-0.5, max=1.0)],
+               ["N", 3], ["N", 3], [], x, np.clip(x, -0.5, 1.0), 7)
+    x3 = rng.uniform(-2, 2, (4, 2, 3)).astype(np.float32)
+    e = np.exp(x3 - x3.reshape(4, -1).max(axis=1)[:, None, None])
+    float_case("softmax11",
+               [N("Softmax", ["x"], ["y"], name="softmax", axis=1)],
+               ["N", 2, 3], ["N", 2, 3], [], x3,
+               e / e.reshape(4, -1).sum(axis=1)[:, None, None], 11)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     qdq_mlp(False)
@@ -322,6 +390,7 @@ def main():
     external("ext", "ext.bin", True)
     external("ext_escape", "../../gen/onnx_fixtures.py", False)
     xor()
+    float_cases()
 
 
 if __name__ == "__main__":

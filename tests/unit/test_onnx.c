@@ -127,6 +127,46 @@ test_cnn_float(void)
 	tm_model_free(m);
 }
 
+/* Float forms ONNX 1.12's backend tests leave out, against numpy. */
+static void
+check_case(const char *name, tm_op op, size_t n_nodes)
+{
+	char f[256], in[256], out[256];
+	tm_error err;
+	tm_model *m;
+
+	snprintf(f, sizeof f, "%s.onnx", name);
+	snprintf(in, sizeof in, "%s_input.npy", name);
+	snprintf(out, sizeof out, "%s_output.npy", name);
+	m = load(f, &err);
+	if (!m)
+		fprintf(stderr, "%s\n", err.msg);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	CU_ASSERT_EQUAL(m->n_nodes, n_nodes);
+	CU_ASSERT_EQUAL(m->nodes[n_nodes - 1]->op, op);
+	check_outputs(m, in, out);
+	tm_model_free(m);
+}
+
+static void
+test_float_forms(void)
+{
+	tm_error err;
+	tm_model *m;
+
+	/* MatMul + Add of a constant: one dense with its bias. */
+	check_case("matmul_add", TM_OP_DENSE, 1);
+	m = load("matmul_add.onnx", &err);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	CU_ASSERT_EQUAL(m->nodes[0]->n_inputs, 3);
+	CHECK_STR(m->tensors[m->outputs[0]]->name, "y");
+	tm_model_free(m);
+	check_case("gemm_ab", TM_OP_DENSE, 1);
+	check_case("clip6", TM_OP_CLIP, 1);
+	/* Softmax-11 over [2, 3] jointly: flatten, softmax, reshape. */
+	check_case("softmax11", TM_OP_RESHAPE, 3);
+}
+
 static void
 test_unsupported(void)
 {
@@ -271,6 +311,7 @@ test_qop_conv(void)
 	CU_ASSERT_EQUAL(w->data[9], -9 * 0.25f);
 	CU_ASSERT_EQUAL(b->data[0], 64 * 0.5f / 32);
 	CU_ASSERT_EQUAL(b->data[1], -32 * 0.25f / 32);
+	check_outputs(m, "qop_conv_input.npy", "qop_conv_output.npy");
 	tm_model_free(m);
 }
 
@@ -436,6 +477,8 @@ main(void)
 {
 	static const tm_test_case float_cases[] = {
 		{ "PyTorch CNN within 1e-5", test_cnn_float },
+		{ "MatMul+Add, Gemm alpha/beta, Clip-6, Softmax-11",
+		  test_float_forms },
 		{ "unsupported ops in one line", test_unsupported },
 		{ "external data, and outside the folder", test_external },
 		{ "corrupt files", test_corrupt },
