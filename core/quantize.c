@@ -82,16 +82,26 @@ sole_consumer(const tm_model *m, size_t t)
 
 /* Weights whose int8 values and scales the frontend gave (an ONNX QDQ
  * model): kept as they are, per channel when the model has it whatever
- * the pipeline asks. Returns 0 when w has none. */
+ * the pipeline asks. Returns 0 when w has none, or when a transform
+ * (bn_fold, cle) has changed the float weights since, so they no longer
+ * equal q8 times the scale (as the frontend wrote them): those are
+ * quantized again. */
 static int
 given_weights(tm_tensor *w, double **scales_out, size_t *n_out,
 	      tm_status *st, tm_error *err)
 {
-	size_t nc;
+	size_t nc, nw = tm_tensor_numel(w), per;
 
 	if (!w->quant_given || !w->q8)
 		return 0;
 	nc = w->q.scheme == TM_QSCHEME_PER_CHANNEL ? w->q.n_channels : 1;
+	per = nw / (nc ? nc : 1);
+	for (size_t k = 0; k < nw; k++) {
+		double s = nc > 1 ? w->q.scales[k / per] : w->q.scale;
+
+		if (w->data[k] != (float)((double)w->q8[k] * s))
+			return 0;
+	}
 	*scales_out = malloc(nc * sizeof **scales_out);
 	if (!*scales_out) {
 		*st = tm_error_set(err, TM_ERR_NOMEM, "out of memory");

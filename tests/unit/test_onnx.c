@@ -258,6 +258,29 @@ test_qdq_uint8(void)
 	check_qdq_mlp("qdq_mlp_u8.onnx");
 }
 
+/* A transform that changes given weights (bn_fold, cle) makes them
+ * float weights again: the quantize pass derives them, per tensor as the
+ * pipeline asks, instead of keeping stale int8 values. */
+static void
+test_qdq_changed_weights(void)
+{
+	tm_error err;
+	tm_model *m = load("qdq_mlp.onnx", &err);
+	tm_tensor *w;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	w = m->tensors[m->nodes[0]->inputs[1]];
+	CU_ASSERT_FATAL(w->quant_given && w->q8);
+	w->data[0] *= 2.0f;
+	CU_ASSERT_EQUAL_FATAL(tm_priv_quantize(m, NULL, &err), TM_OK);
+	CU_ASSERT_EQUAL(w->q.scheme, TM_QSCHEME_PER_TENSOR);
+	/* max|w| is now w[2][3] = 100 * 0.03: 2.54 -> lround(107.5...) */
+	CU_ASSERT_EQUAL(w->q.scale, tm_quant_weight_scale(w->data, 12));
+	CU_ASSERT_EQUAL(w->q8[0], lround(w->data[0] / w->q.scale));
+	CU_ASSERT_EQUAL(w->q8[11], 127);
+	tm_model_free(m);
+}
+
 static void
 test_qdq_recalibrate(void)
 {
@@ -489,6 +512,7 @@ main(void)
 		{ "QDQ int8 scales as given", test_qdq_int8 },
 		{ "QDQ uint8 as the same int8", test_qdq_uint8 },
 		{ "scales dropped to recalibrate", test_qdq_recalibrate },
+		{ "weights changed by a transform", test_qdq_changed_weights },
 		{ "QLinearConv", test_qop_conv },
 		{ "QLinearMatMul", test_qop_matmul },
 		{ "nonzero weight zero point", test_bad_zero_point },
