@@ -274,7 +274,7 @@ test_qdq_changed_weights(void)
 	w->data[0] *= 2.0f;
 	CU_ASSERT_EQUAL_FATAL(tm_priv_quantize(m, NULL, &err), TM_OK);
 	CU_ASSERT_EQUAL(w->q.scheme, TM_QSCHEME_PER_TENSOR);
-	/* max|w| is now w[2][3] = 100 * 0.03: 2.54 -> lround(107.5...) */
+	/* max|w| is w[2][3] = 100 * 0.03 = 3 now; per tensor. */
 	CU_ASSERT_EQUAL(w->q.scale, tm_quant_weight_scale(w->data, 12));
 	CU_ASSERT_EQUAL(w->q8[0], lround(w->data[0] / w->q.scale));
 	CU_ASSERT_EQUAL(w->q8[11], 127);
