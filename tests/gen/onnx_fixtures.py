@@ -18,7 +18,7 @@ with known scales):
   qop_matmul.onnx    QOperator: QLinearMatMul [N, 4] x [4, 3]
   bad_zp.onnx        a weight with a nonzero zero point
   unsupported.onnx   Exp (twice), Sin and com.microsoft.Gelu
-  matmul_add, gemm_ab, clip6, softmax11 (.onnx, _input.npy, _output.npy)
+  matmul_add, gemm_ab, typed, clip6, softmax11 (.onnx, _input.npy, _output.npy)
                      float forms the backend tests leave out
   ext.onnx, ext.bin  a Gemm whose weight is external data
   ext_escape.onnx    external data pointing outside the model's folder
@@ -366,6 +366,20 @@ def float_cases():
                   beta=2.0)],
                ["N", 3], ["N", 2], [const("w", w), const("c", c)],
                x, 0.5 * (x @ w) + 2.0 * c, 13)
+    # Initializers in the typed fields (float_data, double_data,
+    # int64_data) rather than raw_data.
+    wt = helper.make_tensor("wt", TensorProto.FLOAT, [2, 3],
+                            w.T.ravel().tolist(), raw=False)
+    ct = helper.make_tensor("ct", TensorProto.DOUBLE, [2], [0.25, -1.5],
+                            raw=False)
+    st = helper.make_tensor("shape", TensorProto.INT64, [3], [0, 2, 1],
+                            raw=False)
+    float_case("typed",
+               [N("Gemm", ["x", "wt", "ct"], ["t"], name="gemm", transB=1),
+                N("Reshape", ["t", "shape"], ["y"], name="reshape")],
+               ["N", 3], ["N", 2, 1], [wt, ct, st],
+               x, (x @ w + np.array([0.25, -1.5], np.float32)).reshape(5, 2, 1),
+               13)
     float_case("clip6",
                [N("Clip", ["x"], ["y"], name="clip", min=-0.5, max=1.0)],
                ["N", 3], ["N", 3], [], x, np.clip(x, -0.5, 1.0), 7)

@@ -162,6 +162,8 @@ test_float_forms(void)
 	CHECK_STR(m->tensors[m->outputs[0]]->name, "y");
 	tm_model_free(m);
 	check_case("gemm_ab", TM_OP_DENSE, 1);
+	/* float_data, double_data and int64_data instead of raw_data. */
+	check_case("typed", TM_OP_RESHAPE, 2);
 	check_case("clip6", TM_OP_CLIP, 1);
 	/* Softmax-11 over [2, 3] jointly: flatten, softmax, reshape. */
 	check_case("softmax11", TM_OP_RESHAPE, 3);
