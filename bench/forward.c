@@ -25,66 +25,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <tmpipe/tmpipe.h>
 
+#include "common.h"
 #include "interp_priv.h"
-#include "loader_priv.h"
 #include "ops/ops_priv.h"
-#include "pipeline_priv.h"
-#include "run_priv.h"
 
 /* OpenBLAS's own calls (cblas.h declares them only in OpenBLAS's copy):
  * which kernel runs is the first thing to know about a BLAS benchmark. */
 extern char *openblas_get_corename(void);
 extern char *openblas_get_config(void);
-
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* The registry stays for the caller to free after the model: plugins stay
- * resident while what they built is in use, as in the CLI. */
-static tm_model *
-load_model(const char *pipeline, const char *plugin_dir, tm_registry **rp,
-	   tm_error *err)
-{
-	const char *given[2] = { plugin_dir, NULL };
-	tm_registry *r = *rp = tm_registry_new();
-	tm_pipeline *pl = NULL;
-	tm_run_summary sum;
-	tm_model *m = NULL;
-
-	memset(&sum, 0, sizeof sum);
-	if (!r) {
-		tm_error_set(err, TM_ERR_NOMEM, "out of memory");
-		return NULL;
-	}
-	if (tm_registry_scan(r, plugin_dir ? given : NULL, NULL, NULL, err) ||
-	    tm_pipeline_load(pipeline, r, NULL, &pl, err) ||
-	    tm_pipeline_run(pl, NULL, NULL, &sum, &m, err)) {
-		tm_model_free(m);
-		m = NULL;
-	}
-	tm_run_summary_fini(&sum);
-	tm_pipeline_free(pl);
-	return m;
-}
 
 /* One pass over all samples; the outputs of every batch go to out. */
 static tm_status
@@ -137,9 +89,9 @@ tiles(const tm_model *m, float **act, const float **in, float *scratch,
 		a.in = in;
 		a.out = act[o] + t0 * tm_tensor_numel(m->tensors[o]);
 		a.scratch = scratch;
-		t = now();
+		t = bench_now();
 		st = tm_priv_op_run(&a, err);
-		secs[k] += now() - t;
+		secs[k] += bench_now() - t;
 		if (st)
 			return st;
 	}
@@ -243,7 +195,7 @@ main(int argc, char **argv)
 	tm_interp *it = NULL;
 	tm_npy x = { 0 };
 	float *out = NULL;
-	double *rate = NULL;
+	double *rate = NULL, med;
 	tm_error err;
 	char msg[2048];
 	int c, rc = 1, prof = 0;
@@ -284,7 +236,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	tm_error_clear(&err);
-	m = load_model(argv[optind], plugin_dir, &reg, &err);
+	m = bench_load_model(argv[optind], plugin_dir, &reg, &err);
 	if (!m)
 		goto fail;
 	if (m->n_inputs != 1 || m->n_outputs != 1) {
@@ -316,18 +268,15 @@ main(int argc, char **argv)
 	if (pass(it, m, x.data, n, batch, out, &err))	/* warm-up */
 		goto fail;
 	for (size_t r = 0; r < runs; r++) {
-		double t0 = now();
+		double t0 = bench_now();
 
 		if (pass(it, m, x.data, n, batch, out, &err))
 			goto fail;
-		rate[r] = (double)n / (now() - t0);
+		rate[r] = (double)n / (bench_now() - t0);
 	}
-	qsort(rate, runs, sizeof *rate, cmp_double);
+	med = bench_median(rate, runs);
 	printf("result tmpipe %s best=%.1f median=%.1f runs=%zu samples=%zu "
-	       "batch=%zu\n", name, rate[runs - 1],
-	       runs % 2 ? rate[runs / 2]
-			: (rate[runs / 2 - 1] + rate[runs / 2]) / 2,
-	       runs, n, batch);
+	       "batch=%zu\n", name, rate[runs - 1], med, runs, n, batch);
 	if (prof && profile(m, x.data, n, batch, tile ? tile : batch, runs,
 			    name, &err))
 		goto fail;

@@ -92,7 +92,10 @@ check_ops(const tm_plugin_desc *d, const char *path, tm_error *err)
 	case TM_PLUGIN_TRANSFORM: {
 		const tm_transform_ops *o = d->ops;
 
-		if (!o->run)
+		/* One that needs data is called through run_ctx. */
+		if (o->needs & TM_TRANSFORM_NEEDS_DATA)
+			missing = o->run_ctx ? NULL : "run_ctx";
+		else if (!o->run)
 			missing = "run";
 		break;
 	}

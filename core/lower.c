@@ -323,8 +323,8 @@ lower_dense(lctx *c, const tm_node *n, llayer *l, long k)
 		(p)->pad_right = (int32_t)(a)->pads[3];                     \
 	} while (0)
 
-/* conv2d (group 1: weights OIHW -> OHWI) or depthwise (group = input
- * channels: [C * mult][1][kh][kw] -> [kh][kw][C * mult]); batchnorm as a
+/* conv2d (any group but depthwise: weights OIHW -> OHWI, I = C / group)
+ * or depthwise (group = input channels > 1: [C * mult][1][kh][kw] -> [kh][kw][C * mult]); batchnorm as a
  * 1x1 depthwise convolution with multiplier 1. */
 static tm_status
 lower_conv(lctx *c, const tm_node *n, llayer *l, long k)
@@ -385,9 +385,10 @@ lower_conv(lctx *c, const tm_node *n, llayer *l, long k)
 	l->w = malloc(O * I * kh * kw);
 	if (!l->w)
 		return nomem(c->err);
-	if (n->attrs.group == 1) {
+	if (n->attrs.group == 1 || n->attrs.group != x->shape[0]) {
+		/* Grouped too: OHWI with I = C / group, as group 1. */
 		l->op = TMRT_OP_CONV2D;
-		l->conv.groups = 1;
+		l->conv.groups = (int32_t)n->attrs.group;
 		for (size_t o = 0; o < O; o++)
 			for (size_t i = 0; i < I; i++)
 				for (size_t r = 0; r < kh * kw; r++)

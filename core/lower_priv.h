@@ -13,8 +13,9 @@
  *                      weight columns are permuted to the HWC order
  *                      (column c*H*W + h*W + w -> (h*W + w)*C + c) in a
  *                      lowered copy
- *   conv2d          -> CONV2D, group 1 (weights OIHW -> OHWI), or
- *                      DEPTHWISE_CONV2D, group = input channels (weights
+ *   conv2d          -> CONV2D, any group (weights OIHW -> OHWI, I = C /
+ *                      group), or DEPTHWISE_CONV2D when the group is the
+ *                      input channels (weights
  *                      [C*mult][1][kh][kw] -> [kh][kw][C*mult]); ReLU and
  *                      Clip (ReLU6) folded as for dense
  *   batchnorm       -> DEPTHWISE_CONV2D 1x1, multiplier 1 (one that
@@ -33,8 +34,8 @@
  *                      flattened keeps its HWC bytes (marked, see
  *                      tm_priv_layout), reshaping into an image is
  *                      refused
- * Anything else (matmul, a constant operand of add or concat, a grouped
- * conv that is not depthwise) is TM_ERR_UNSUPPORTED naming the layer.
+ * Anything else (matmul, a constant operand of add or concat) is
+ * TM_ERR_UNSUPPORTED naming the layer.
  *
  * Arena plan: liveness-based first fit. A tensor is live from the layer
  * that writes it (model inputs: before the first layer) to its last

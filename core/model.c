@@ -77,6 +77,9 @@ tensor_free(tm_tensor *t)
 	qparams_fini(&t->q);
 	free(t->q8);
 	free(t->q32);
+	free(t->bn_beta);
+	free(t->bn_gamma);
+	free(t->qorig);
 	free(t);
 }
 

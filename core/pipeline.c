@@ -18,6 +18,7 @@
 
 #include "params_priv.h"
 #include "pipeline_priv.h"
+#include "transform_priv.h"
 
 #define DEFAULT_OBSERVER "minmax"
 #define DEFAULT_BATCH 64
@@ -30,7 +31,9 @@ static const char *const calib_keys[] = {
 	"data", "observer", "batch", "tensors", "ops", "preprocess",
 };
 static const char *const preprocess_keys[] = { "scale", "mean", "std" };
-static const char *const verify_keys[] = { "data", "tolerance", "batch" };
+static const char *const verify_keys[] = { "data", "tolerance", "batch",
+					    "labels",
+					    "max_accuracy_drop" };
 
 /* --- small YAML utilities ------------------------------------------- */
 
@@ -1014,7 +1017,63 @@ parse_batch(const tm_yaml_src *src, yaml_node_t *batch, const char *what,
 	return TM_OK;
 }
 
-/* verify: {data: file-or-folder or map, tolerance: number >= 0, batch}. */
+/* verify.labels: FILE and verify.max_accuracy_drop: points in [0, 100]
+ * (which needs labels to mean anything). */
+static tm_status
+parse_labels(const tm_yaml_src *src, yaml_node_t *v, tm_pipeline *pl,
+	     tm_error *err)
+{
+	yaml_node_t *lab = tm_priv_yaml_get(src->doc, v, "labels");
+	yaml_node_t *drop = tm_priv_yaml_get(src->doc, v,
+					     "max_accuracy_drop");
+	const char *s;
+
+	if (lab) {
+		s = tm_priv_yaml_scalar(lab);
+		if (!s || !*s)
+			return tm_priv_yaml_error(src, lab, err,
+						  TM_ERR_INVALID,
+						  "verify.labels: expected a "
+						  ".npy file name, got %s",
+						  tm_priv_yaml_kind(lab));
+		pl->verify_labels =
+			tm_priv_path_resolve(tm_priv_yaml_basedir(src, lab),
+					     s, err);
+		if (!pl->verify_labels)
+			return TM_ERR_NOMEM;
+		tm_priv_yaml_where(src, lab, &pl->verify_labels_file,
+				   &pl->verify_labels_line,
+				   &pl->verify_labels_col);
+	}
+	if (!drop)
+		return TM_OK;
+	s = tm_priv_yaml_scalar(drop);
+	if (!s)
+		return tm_priv_yaml_error(src, drop, err, TM_ERR_INVALID,
+					  "verify.max_accuracy_drop: expected "
+					  "a number, got %s",
+					  tm_priv_yaml_kind(drop));
+	if (parse_number(s, &pl->verify_max_drop))
+		return bad_number(src, drop, "verify.max_accuracy_drop", s,
+				  err);
+	if (pl->verify_max_drop < 0.0 || pl->verify_max_drop > 100.0)
+		return tm_priv_yaml_error(src, drop, err, TM_ERR_INVALID,
+					  "verify.max_accuracy_drop: '%s' is "
+					  "not between 0 and 100 (percentage "
+					  "points of top-1 accuracy)", s);
+	if (!lab)
+		return tm_priv_yaml_error(src, drop, err, TM_ERR_INVALID,
+					  "verify.max_accuracy_drop needs "
+					  "'labels:' (a .npy of the class of "
+					  "each sample)");
+	pl->verify_has_max_drop = 1;
+	tm_priv_yaml_where(src, drop, &pl->verify_drop_file,
+			   &pl->verify_drop_line, &pl->verify_drop_col);
+	return TM_OK;
+}
+
+/* verify: {data: file-or-folder or map, tolerance: number >= 0, batch,
+ * labels: file, max_accuracy_drop: points}. */
 static tm_status
 parse_verify(const tm_yaml_src *src, yaml_node_t *root, tm_pipeline *pl,
 	     tm_error *err)
@@ -1074,10 +1133,13 @@ parse_verify(const tm_yaml_src *src, yaml_node_t *root, tm_pipeline *pl,
 	}
 	pl->verify_batch = DEFAULT_BATCH;
 	batch = tm_priv_yaml_get(src->doc, v, "batch");
-	if (batch)
-		return parse_batch(src, batch, "verify.batch",
-				   &pl->verify_batch, err);
-	return TM_OK;
+	if (batch) {
+		st = parse_batch(src, batch, "verify.batch",
+				 &pl->verify_batch, err);
+		if (st)
+			return st;
+	}
+	return parse_labels(src, v, pl, err);
 }
 
 /* "per_tensor" / "per_channel" at node; -1 with err set otherwise. */
@@ -1302,6 +1364,7 @@ tm_pipeline_free(tm_pipeline *pl)
 		preprocess_fini(&pl->verify_sources[i].pre);
 	}
 	free(pl->verify_sources);
+	free(pl->verify_labels);
 	free(pl->basedir);
 	free(pl->file);
 	free(pl);
@@ -1418,6 +1481,8 @@ tm_pipeline_load(const char *path, const tm_registry *reg,
 					"emit needs a calibration section: "
 					"activation ranges come from "
 					"calibration data");
+	if (!st)
+		st = tm_priv_transforms_check(pl, pl->file, err);
 out:
 	if (have_doc)
 		yaml_document_delete(&doc);

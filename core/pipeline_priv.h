@@ -95,7 +95,7 @@ typedef struct tm_pipeline {
 	size_t n_emitters;
 	/* verify: held-out data in calibration.data's forms (preprocessed
 	 * like the calibration source of the same input), an optional
-	 * tolerance on max |int8 - float| at the outputs. */
+	 * tolerance on max |int8 - float| at the outputs, optional labels. */
 	int has_verify;
 	tm_calib_source *verify_sources;
 	size_t n_verify_sources;
@@ -106,6 +106,15 @@ typedef struct tm_pipeline {
 	double verify_tolerance;
 	const char *verify_tol_file;
 	unsigned verify_tol_line, verify_tol_col;
+	/* verify.labels: a .npy of one class per sample (NULL: none), and
+	 * verify.max_accuracy_drop in percentage points (needs labels). */
+	char *verify_labels;
+	const char *verify_labels_file;
+	unsigned verify_labels_line, verify_labels_col;
+	int verify_has_max_drop;
+	double verify_max_drop;
+	const char *verify_drop_file;
+	unsigned verify_drop_line, verify_drop_col;
 } tm_pipeline;
 
 /* Loads and validates path. overrides are "a.b.c=value" strings from

@@ -262,9 +262,8 @@ quantize_bias(tm_tensor *b, const float *data, size_t out, double s_in,
 	return TM_OK;
 }
 
-/* Dense and conv2d (group 1, or depthwise: group == input channels, any
- * channel multiplier): weights per tensor or per output channel (axis 0
- * of [out, in] and of OIHW alike), int32 bias at s_in * s_w, one
+/* Dense and conv2d (any group count): weights per tensor or per output
+ * channel (axis 0 of [out, in] and of OIHW alike), int32 bias at s_in * s_w, one
  * requantizer per weight scale. */
 static tm_status
 quantize_weighted(tm_model *m, tm_node *n, int per_channel, tm_error *err)
@@ -277,15 +276,6 @@ quantize_weighted(tm_model *m, tm_node *n, int per_channel, tm_error *err)
 	tm_tensor *y;
 	tm_status st;
 
-	if (n->op == TM_OP_CONV2D && n->attrs.group != 1 &&
-	    n->attrs.group != x->shape[0])
-		return tm_error_set(err, TM_ERR_UNSUPPORTED,
-				    "layer '%s': conv2d with group %lld of "
-				    "%lld input channels is not supported "
-				    "by the integer runtime (group 1 or "
-				    "depthwise, group = input channels, are)",
-				    n->name, (long long)n->attrs.group,
-				    (long long)x->shape[0]);
 	fold_activation(m, n);
 	y = m->tensors[n->requant_out];
 	st = quantize_weights(w, per_channel, &s_w, &nc, err);

@@ -5,10 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <tmpipe/log.h>
 #include <tmpipe/plugin.h>
 
 #include "quantize_priv.h"
 #include "run_priv.h"
+#include "transform_priv.h"
 
 static void
 stage_done(tm_stage_hook hook, void *user, tm_run_summary *sum,
@@ -37,6 +39,99 @@ locate(const tm_pipeline *pl, const tm_stage *s, tm_error *err)
 	err->col = s->col;
 }
 
+static tm_transform_ctx *
+ctx_of(const tm_pipeline *pl, tm_transform_ctx *ctx)
+{
+	ctx->pl = pl;
+	return ctx;
+}
+
+/* Runs transform stage s on m: through run_ctx when it needs data. The
+ * preserved mask goes to *preserved when not NULL. */
+static tm_status
+run_transform(const tm_pipeline *pl, const tm_stage *s, tm_model *m,
+	      unsigned *preserved, tm_error *err)
+{
+	const tm_transform_ops *ops = s->plugin->desc->ops;
+	unsigned kept = TM_PRESERVE_NONE;
+	tm_transform_ctx ctx;
+	tm_status st;
+
+	if (ops->needs & TM_TRANSFORM_NEEDS_DATA)
+		st = ops->run_ctx(m, s->params, ctx_of(pl, &ctx), &kept, err);
+	else
+		st = ops->run(m, s->params, &kept, err);
+	if (!st)
+		st = tm_model_finalize(m, err);
+	if (st)
+		locate(pl, s, err);
+	if (preserved)
+		*preserved = kept;
+	return st;
+}
+
+typedef struct old_range {
+	char *name;
+	float lo, hi;
+} old_range;
+
+/* Calibrates m again after transform `by` changed it, and says which
+ * ranges moved (notes; each one as a trace). */
+static tm_status
+recalibrate(tm_model *m, const tm_pipeline *pl, const char *by,
+	    tm_calib_stats *cs, tm_run_summary *sum, tm_error *err)
+{
+	old_range *old = calloc(m->n_tensors + 1, sizeof *old);
+	size_t n_old = 0, moved = 0, seen = 0;
+	tm_status st = TM_OK;
+
+	if (!old)
+		return tm_error_set(err, TM_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; i < m->n_tensors; i++) {
+		tm_tensor *t = m->tensors[i];
+
+		if (!t->has_range || t->fixed_range)
+			continue;
+		old[n_old].name = tm_priv_strdup(t->name, err);
+		if (!old[n_old].name) {
+			st = err ? err->code : TM_ERR_NOMEM;
+			goto out;
+		}
+		old[n_old].lo = t->lo;
+		old[n_old].hi = t->hi;
+		n_old++;
+		t->has_range = 0;
+	}
+	tm_log(TM_LOG_NOTE, "calibration", "'%s' changed the model after "
+	       "calibration: recalibrating", by);
+	st = tm_priv_calibrate(m, pl, cs, err);
+	if (st)
+		goto out;
+	sum->recalibrations++;
+	sum->tensors_observed = cs->observed;
+	sum->tensors_fixed = cs->fixed;
+	for (size_t k = 0; k < n_old; k++) {
+		const tm_tensor *t = tm_model_find_tensor(m, old[k].name);
+
+		if (!t || !t->has_range)
+			continue;
+		seen++;
+		if (t->lo == old[k].lo && t->hi == old[k].hi)
+			continue;
+		moved++;
+		tm_log(TM_LOG_TRACE, "calibration", "range of '%s' [%.9g, "
+		       "%.9g] -> [%.9g, %.9g]", t->name, (double)old[k].lo,
+		       (double)old[k].hi, (double)t->lo, (double)t->hi);
+	}
+	tm_log(TM_LOG_NOTE, "calibration", "recalibrated: %zu of %zu ranges "
+	       "moved", moved, seen);
+out:
+	for (size_t k = 0; k < n_old; k++)
+		free(old[k].name);
+	free(old);
+	return st;
+}
+
 void
 tm_run_summary_fini(tm_run_summary *sum)
 {
@@ -54,6 +149,7 @@ tm_pipeline_run(const tm_pipeline *pl, tm_stage_hook hook, void *user,
 	tm_model *m = tm_model_new();
 	tm_outputs *outs = NULL;
 	tm_calib_stats cs;
+	size_t split;
 	tm_status st;
 
 	memset(sum, 0, sizeof *sum);
@@ -78,25 +174,21 @@ tm_pipeline_run(const tm_pipeline *pl, tm_stage_hook hook, void *user,
 	}
 	stage_done(hook, user, sum, pl->frontend.label, t0);
 
-	for (size_t i = 0; i < pl->n_transforms; i++) {
-		const tm_stage *s = &pl->transforms[i];
-		const tm_transform_ops *ops = s->plugin->desc->ops;
-		unsigned preserved = TM_PRESERVE_NONE;
-
+	/* Transforms up to the first that needs data rewrite the float
+	 * model before calibration; that one and those after it run on the
+	 * calibrated model (tmpipe-pipeline(5), "Order rules"). */
+	split = tm_priv_transforms_split(pl);
+	for (size_t i = 0; i < split; i++) {
 		t0 = tm_priv_now();
-		st = ops->run(m, s->params, &preserved, err);
-		if (!st)
-			st = tm_model_finalize(m, err);
-		if (st) {
-			locate(pl, s, err);
+		st = run_transform(pl, &pl->transforms[i], m, NULL, err);
+		if (st)
 			goto out;
-		}
-		/* Transforms run before calibration, so there are no
-		 * ranges to invalidate yet. */
-		stage_done(hook, user, sum, s->label, t0);
+		stage_done(hook, user, sum, pl->transforms[i].label, t0);
 	}
 
 	if (pl->has_calibration) {
+		const char *stale = NULL;
+
 		t0 = tm_priv_now();
 		st = tm_priv_calibrate(m, pl, &cs, err);
 		if (st)
@@ -105,6 +197,37 @@ tm_pipeline_run(const tm_pipeline *pl, tm_stage_hook hook, void *user,
 		sum->tensors_fixed = cs.fixed;
 		sum->samples = cs.samples;
 		stage_done(hook, user, sum, "calibration", t0);
+
+		/* Ranges observed before a transform that did not keep them
+		 * are stale: the model as it is now is observed again before
+		 * the next transform that reads data (it may read ranges),
+		 * and before quantizing. */
+		for (size_t i = split; i <= pl->n_transforms; i++) {
+			const tm_stage *s = i < pl->n_transforms
+						    ? &pl->transforms[i]
+						    : NULL;
+			unsigned preserved = TM_PRESERVE_NONE;
+
+			if (stale && (!s || (tm_priv_transform_needs(s) &
+					     TM_TRANSFORM_NEEDS_DATA))) {
+				t0 = tm_priv_now();
+				st = recalibrate(m, pl, stale, &cs, sum, err);
+				if (st)
+					goto out;
+				stale = NULL;
+				stage_done(hook, user, sum, "recalibration",
+					   t0);
+			}
+			if (!s)
+				break;
+			t0 = tm_priv_now();
+			st = run_transform(pl, s, m, &preserved, err);
+			if (st)
+				goto out;
+			if (!(preserved & TM_PRESERVE_RANGES))
+				stale = s->plugin->desc->name;
+			stage_done(hook, user, sum, s->label, t0);
+		}
 
 		t0 = tm_priv_now();
 		{
@@ -119,6 +242,12 @@ tm_pipeline_run(const tm_pipeline *pl, tm_stage_hook hook, void *user,
 		}
 		if (st)
 			goto out;
+		/* What a transform added for the quantize pass only is in
+		 * the int8 model now; the float model is the reference
+		 * again (for verify, for emitters that print floats). */
+		if (tm_priv_qdelta_restore(m))
+			tm_log(TM_LOG_TRACE, "quantize", "quantize-only "
+			       "corrections undone in the float model");
 		stage_done(hook, user, sum, "quantize", t0);
 	}
 

@@ -1,7 +1,10 @@
 /* tmpipe — the pass manager: runs a validated pipeline's stages in order.
  *
- *	frontend → finalize (shapes) → transforms → calibration → quantize
- *	→ verify → emitters → commit outputs
+ *	frontend → finalize (shapes) → transforms → calibration
+ *	→ transforms that need data (and those listed after them)
+ *	→ recalibration when one of them did not preserve the ranges
+ *	  (before the next one that needs data, and before quantizing)
+ *	→ quantize → verify → emitters → commit outputs
  *
  * Timing is a core hook (as in LLVM's pass manager): the caller gets a
  * callback per stage. Outputs appear only when every stage succeeded. */
@@ -24,6 +27,9 @@ typedef struct tm_run_summary {
 	tm_verify_report verify;	/* verify.ran: the pipeline had a
 					 * verify section (filled as far as
 					 * it got, also on failure) */
+	size_t recalibrations;		/* calibrations again because a
+					 * transform after calibration did
+					 * not preserve the ranges */
 } tm_run_summary;
 
 TM_API void tm_run_summary_fini(tm_run_summary *sum);

@@ -8,6 +8,7 @@ UNIT_TESTS = \
 	tests/unit/test_calib \
 	tests/unit/test_cnn \
 	tests/unit/test_config \
+	tests/unit/test_dfq \
 	tests/unit/test_loader \
 	tests/unit/test_lower \
 	tests/unit/test_model \
@@ -111,6 +112,13 @@ tests_unit_test_lower_SOURCES = tests/unit/test_lower.c tests/unit/runner.c test
 tests_unit_test_lower_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_unit_test_lower_LDADD = runtime/libtmrt.la $(TEST_LDADD)
 
+# -export-dynamic: as test_transforms (the plugins' tm_log reaches the
+# test's handler).
+tests_unit_test_dfq_SOURCES = tests/unit/test_dfq.c tests/unit/runner.c tests/unit/runner.h
+tests_unit_test_dfq_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_unit_test_dfq_LDFLAGS = -export-dynamic
+tests_unit_test_dfq_LDADD = runtime/libtmrt.la $(TEST_LDADD)
+
 tests_unit_test_verify_SOURCES = tests/unit/test_verify.c tests/unit/runner.c tests/unit/runner.h
 tests_unit_test_verify_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_unit_test_verify_LDADD = runtime/libtmrt.la $(TEST_LDADD)
@@ -126,7 +134,8 @@ check_LTLIBRARIES = \
 	tests/plugins/no_entry.la \
 	tests/plugins/name_mismatch.la \
 	tests/plugins/wrong_kind.la \
-	tests/plugins/twin.la
+	tests/plugins/twin.la \
+	tests/plugins/late_shift.la
 tests_plugins_bad_abi_la_SOURCES = tests/plugins/bad_abi.c
 tests_plugins_bad_abi_la_LDFLAGS = $(FIXTURE_LDFLAGS)
 tests_plugins_bad_abi_la_LIBADD = core/libtmpipe.la
@@ -142,6 +151,9 @@ tests_plugins_wrong_kind_la_LIBADD = core/libtmpipe.la
 tests_plugins_twin_la_SOURCES = tests/plugins/twin.c
 tests_plugins_twin_la_LDFLAGS = $(FIXTURE_LDFLAGS)
 tests_plugins_twin_la_LIBADD = core/libtmpipe.la
+tests_plugins_late_shift_la_SOURCES = tests/plugins/late_shift.c
+tests_plugins_late_shift_la_LDFLAGS = $(FIXTURE_LDFLAGS)
+tests_plugins_late_shift_la_LIBADD = core/libtmpipe.la
 
 E2E_TESTS = \
 	tests/e2e/cli.test \
@@ -154,6 +166,7 @@ E2E_TESTS = \
 	tests/e2e/verify.test \
 	tests/e2e/header.test \
 	tests/e2e/header_cnn.test \
+	tests/e2e/digits.test \
 	tests/e2e/onnx.test
 
 TESTS = $(UNIT_TESTS) $(ONNX_TESTS) $(E2E_TESTS)
@@ -179,5 +192,5 @@ EXTRA_DIST += $(E2E_TESTS) tests/e2e/lib.sh tests/e2e/xor_model.h.golden \
 	tests/e2e/xor_weights.hpp.golden
 EXTRA_DIST += tests/data tests/gen/npy_fixtures.py tests/gen/ops_ref.py \
 	tests/gen/observers_ref.py \
-	tests/gen/cnn_ref.py tests/gen/transforms_ref.py \
+	tests/gen/cnn_ref.py tests/gen/transforms_ref.py tests/gen/dfq_ref.py \
 	tests/gen/onnx_cnn.py tests/gen/onnx_fixtures.py

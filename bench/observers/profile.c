@@ -37,11 +37,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <tmpipe/tmpipe.h>
 
+#include "common.h"
 #include "interp_priv.h"
 #include "loader_priv.h"
 #include "pipeline_priv.h"
@@ -60,23 +60,6 @@ typedef struct watch {
 	double finish_med, finish_min;
 	float lo, hi;
 } watch;
-
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
 
 /* core/calib.c's check_finite. */
 static tm_status
@@ -106,22 +89,22 @@ batch(tm_interp *it, watch *w, size_t nw, size_t n, int pass, double *fwd,
       double *chk, tm_error *err)
 {
 	tm_status st;
-	double t = now();
+	double t = bench_now();
 
 	st = tm_priv_interp_run(it, n, err);
-	*fwd += now() - t;
+	*fwd += bench_now() - t;
 	for (size_t i = 0; !st && i < nw; i++) {
 		const float *x = tm_priv_interp_tensor(it, w[i].tensor);
 		void *s;
 
 		if (!w[i].active)
 			continue;
-		t = now();
+		t = bench_now();
 		st = check_finite(x, n * w[i].per, w[i].t->name, err);
-		*chk += now() - t;
+		*chk += bench_now() - t;
 		if (st)
 			break;
-		t = now();
+		t = bench_now();
 		if (!w[i].split) {
 			st = w[i].ops->observe(w[i].acc, x, n * w[i].per,
 					       err);
@@ -136,7 +119,7 @@ batch(tm_interp *it, watch *w, size_t nw, size_t n, int pass, double *fwd,
 				st = w[i].ops->merge(w[i].acc, s, err);
 			w[i].ops->destroy(s);
 		}
-		w[i].observe[pass] += now() - t;
+		w[i].observe[pass] += bench_now() - t;
 		if (st)
 			tm_error_prefix(err, "%s on tensor '%s'",
 					w[i].stage->label, w[i].t->name);
@@ -317,7 +300,7 @@ main(int argc, char **argv)
 		double tot = 0;
 
 		for (size_t r = 0; r <= finishes; r++) {
-			double t = now();
+			double t = bench_now();
 
 			if (v->ops->finish(v->acc, &v->lo, &v->hi, &err)) {
 				tm_error_prefix(&err, "%s on tensor '%s'",
@@ -325,9 +308,9 @@ main(int argc, char **argv)
 				goto fail;
 			}
 			if (r > 0)	/* the first one warms up */
-				fin[r - 1] = now() - t;
+				fin[r - 1] = bench_now() - t;
 		}
-		qsort(fin, finishes, sizeof *fin, cmp_double);
+		qsort(fin, finishes, sizeof *fin, bench_cmp_double);
 		v->finish_min = fin[0];
 		v->finish_med = finishes % 2
 					? fin[finishes / 2]

@@ -134,6 +134,71 @@ log_hook(void *user, tm_log_severity sev, const char *source,
 			message);
 }
 
+static void
+format_db(char *buf, size_t size, double db)
+{
+	if (isinf(db))
+		snprintf(buf, size, "%s", db > 0 ? "inf" : "-inf");
+	else
+		snprintf(buf, size, "%.2f", db);
+}
+
+/* Top-1 accuracy against verify.labels. */
+static void
+print_accuracy(FILE *fp, const tm_verify_report *v)
+{
+	char drop[64];
+
+	if (!v->has_labels)
+		return;
+	if (v->has_max_drop)
+		snprintf(drop, sizeof drop, "  (max %g)  %s", v->max_drop,
+			 v->accuracy_pass ? "PASS" : "FAIL");
+	else
+		drop[0] = 0;
+	fprintf(fp, "verify: top-1 accuracy of '%s' against %zu labels "
+		"(%s)\n", v->labeled_output, v->samples, v->labels_path);
+	fprintf(fp, "  float      %6.2f%%  %zu/%zu\n",
+		100.0 * v->float_accuracy, v->float_correct, v->samples);
+	fprintf(fp, "  int8       %6.2f%%  %zu/%zu  drop %.2f points%s\n",
+		100.0 * v->int8_accuracy, v->int8_correct, v->samples,
+		v->accuracy_drop, drop);
+	fprintf(fp, "  agreement  %6.2f%%  %zu/%zu\n", 100.0 * v->agreement,
+		v->agree, v->samples);
+}
+
+/* Every tensor the runtime holds, against the float reference; steps is
+ * max |err| in units of the tensor's scale. */
+static void
+print_tensors(FILE *fp, const tm_verify_report *v)
+{
+	int w = 6;
+	char sqnr[32], shape[64];
+
+	if (!v->n_tensors)
+		return;
+	for (size_t i = 0; i < v->n_tensors; i++)
+		if ((int)strlen(v->tensors[i].name) > w)
+			w = (int)strlen(v->tensors[i].name);
+	fprintf(fp, "verify: every tensor, int8 against float\n");
+	fprintf(fp, "  %-*s  %-12s  %9s  %11s  %9s\n", w, "tensor", "shape",
+		"SQNR dB", "max |err|", "max steps");
+	for (size_t i = 0; i < v->n_tensors; i++) {
+		const tm_verify_tensor *t = &v->tensors[i];
+		size_t len = 0;
+
+		format_db(sqnr, sizeof sqnr, t->sqnr_db);
+		shape[0] = 0;
+		for (int d = 0; d < t->ndim && len < sizeof shape; d++)
+			len += (size_t)snprintf(shape + len,
+						sizeof shape - len,
+						"%s%lld", d ? "x" : "",
+						(long long)t->shape[d]);
+		fprintf(fp, "  %-*s  %-12s  %9s  %11.6f  %9.2f\n", w, t->name,
+			shape, sqnr, t->max_abs, t->max_abs / t->scale);
+	}
+}
+
 /* The verify stage's parity table: one line per model output. */
 static void
 print_verify(FILE *fp, const tm_verify_report *v)
@@ -153,10 +218,7 @@ print_verify(FILE *fp, const tm_verify_report *v)
 	for (size_t i = 0; i < v->n_outputs; i++) {
 		const tm_verify_output *o = &v->outputs[i];
 
-		if (isinf(o->sqnr_db))
-			snprintf(sqnr, sizeof sqnr, "inf");
-		else
-			snprintf(sqnr, sizeof sqnr, "%.2f", o->sqnr_db);
+		format_db(sqnr, sizeof sqnr, o->sqnr_db);
 		if (o->top1 < 0)
 			snprintf(top1, sizeof top1, "-");
 		else
@@ -171,6 +233,8 @@ print_verify(FILE *fp, const tm_verify_report *v)
 			!v->has_tolerance ? "(report only)"
 			: o->pass ? "PASS" : "FAIL");
 	}
+	print_accuracy(fp, v);
+	print_tensors(fp, v);
 }
 
 static int

@@ -15,6 +15,10 @@
  * outputs) and whose weight and bias no other layer shares: otherwise the
  * fold would change what those see. Such a BatchNorm stays, runs as its
  * own layer, and a warning says why (tm_log): never dropped silently.
+ *
+ * The folded layer's output keeps the BatchNorm's beta and gamma as its
+ * BatchNorm statistics (tm_tensor bn_beta, bn_gamma): what the data
+ * looked like per channel in training, for bias_absorb.
  */
 #include <float.h>
 #include <math.h>
@@ -145,6 +149,11 @@ fold(tm_model *m, size_t k, size_t p, tm_error *err)
 		memcpy(b->data, nb, nf * sizeof *nb);
 	}
 	memcpy(w->data, nw, tm_tensor_numel(w) * sizeof *nw);
+	/* The layer's output now holds the BatchNorm's: per channel about
+	 * N(beta, gamma^2), which bias_absorb reads. */
+	st = tm_tensor_set_bn(m->tensors[l->outputs[0]], beta, gamma, nf, err);
+	if (st)
+		goto out;
 	tm_log(TM_LOG_NOTE, NAME, "folded '%s' into %s '%s'", bn->name,
 	       tm_op_name(l->op), l->name);
 	st = tm_model_remove_node(m, k, err);
@@ -200,6 +209,7 @@ static const tm_param_spec bn_params[] = {
 
 static const tm_transform_ops bn_ops = {
 	.run = bn_run,
+	.needs = TM_TRANSFORM_FLOAT_WEIGHTS | TM_TRANSFORM_GIVES_BN,
 };
 
 TM_PLUGIN_DEFINE(TM_PLUGIN_TRANSFORM, "bn_fold", "1.0",

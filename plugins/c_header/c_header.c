@@ -17,7 +17,11 @@
  * Names: <prefix>_<name> with every character outside [A-Za-z0-9_] made
  * '_' (lower case for arrays, upper case for macros). Every identifier
  * the header defines is claimed once; two model names that land on the
- * same C identifier are an error naming both, never a silent shadow. */
+ * same C identifier are an error naming both, never a silent shadow.
+ *
+ * With source: the arrays, bundles and tables go to that .c file (which
+ * includes the header by its file name) and the header declares them
+ * extern, so several files can include it and the data exists once. */
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -35,11 +39,16 @@ static const tm_param_spec ch_params[] = {
 	  .help = "header to write (relative to the pipeline)" },
 	{ .name = "prefix", .type = TM_PARAM_STRING, .def = "model",
 	  .help = "C identifier prefixed to every name" },
+	{ .name = "source", .type = TM_PARAM_PATH,
+	  .help = "C file to hold the arrays and tables (the header then "
+		  "declares them extern)" },
 	TM_PARAM_END
 };
 
+/* Names live on the heap: the tables grow with realloc, and the names
+ * handed out must stay put. */
 typedef struct ident {
-	char name[IDENT_MAX];
+	char *name;			/* IDENT_MAX bytes */
 	const char *what;	/* "tensor", "layer" */
 	const char *from;	/* the model name it came from */
 } ident;
@@ -47,14 +56,15 @@ typedef struct ident {
 /* An int8 or int32 array the header defines, for the bundles to point
  * at: identical contents are defined once. */
 typedef struct carray {
-	char name[IDENT_MAX];
+	const char *name;		/* an ident's */
 	const void *data;
 	int is_i8;
 	size_t n;
 } carray;
 
 typedef struct ctx {
-	FILE *fp;
+	FILE *fp;			/* the header */
+	FILE *src;			/* the source, or NULL: all in fp */
 	const char *prefix;
 	ident *ids;
 	size_t n_ids, cap_ids;
@@ -99,9 +109,15 @@ claim(ctx *c, const char *what, const char *from, int upper,
 		c->cap_ids = cap;
 	}
 	id = &c->ids[c->n_ids];
-	len = (size_t)snprintf(id->name, sizeof id->name, "%s_%s%s",
+	id->name = malloc(IDENT_MAX);
+	if (!id->name) {
+		c->st = tm_error_set(c->err, TM_ERR_NOMEM, "out of memory");
+		return NULL;
+	}
+	len = (size_t)snprintf(id->name, IDENT_MAX, "%s_%s%s",
 			       c->prefix, from, suffix);
-	if (len >= sizeof id->name) {
+	if (len >= IDENT_MAX) {
+		free(id->name);
 		c->st = tm_error_set(c->err, TM_ERR_INVALID,
 				     "%s '%s' makes a C name longer "
 				     "than %d characters", what, from,
@@ -124,6 +140,7 @@ claim(ctx *c, const char *what, const char *from, int upper,
 				     "become the C name %s; rename one",
 				     c->ids[i].what, c->ids[i].from, what,
 				     from, id->name);
+		free(id->name);
 		return NULL;
 	}
 	c->n_ids++;
@@ -143,6 +160,26 @@ put_values(FILE *fp, const void *v, int is_i8, size_t n)
 			: (i + 1) % VALUES_PER_LINE ? ","
 						     : ",\n");
 	}
+}
+
+/* Starts the definition of constant name of type (an array of n when n
+ * >= 0), up to and excluding " = ": "static const" in the header, or,
+ * with a source file, its extern declaration in the header and the
+ * definition in the source. Returns the stream the initializer goes to. */
+static FILE *
+def_open(ctx *c, const char *type, const char *name, long n)
+{
+	char dims[32] = "";
+
+	if (n >= 0)
+		snprintf(dims, sizeof dims, "[%ld]", n);
+	if (!c->src) {
+		fprintf(c->fp, "static const %s %s%s =", type, name, dims);
+		return c->fp;
+	}
+	fprintf(c->fp, "extern const %s %s%s;\n", type, name, dims);
+	fprintf(c->src, "const %s %s%s =", type, name, dims);
+	return c->src;
 }
 
 static void
@@ -184,7 +221,7 @@ remember(ctx *c, const char *id, const void *v, int is_i8, size_t n)
 		c->cap_arrs = cap;
 	}
 	a = &c->arrs[c->n_arrs++];
-	snprintf(a->name, sizeof a->name, "%s", id);
+	a->name = id;
 	a->data = v;
 	a->is_i8 = is_i8;
 	a->n = n;
@@ -196,13 +233,14 @@ put_array(ctx *c, const char *what, const char *from, const char *suffix,
 	  const void *v, int is_i8, size_t n)
 {
 	const char *id = claim(c, what, from, 0, suffix);
+	FILE *o;
 
 	if (!id)
 		return NULL;
-	fprintf(c->fp, "static const %s %s[%zu] = {\n",
-		is_i8 ? "int8_t" : "int32_t", id, n);
-	put_values(c->fp, v, is_i8, n);
-	fprintf(c->fp, "};\n");
+	o = def_open(c, is_i8 ? "int8_t" : "int32_t", id, (long)n);
+	fputs(" {\n", o);
+	put_values(o, v, is_i8, n);
+	fputs("};\n", o);
 	return remember(c, id, v, is_i8, n);
 }
 
@@ -247,14 +285,17 @@ put_dense(ctx *c, const tm_model *m, const tm_node *n)
 				       "_weight_scale");
 
 		if (id) {
+			FILE *o;
+
 			fprintf(c->fp, "/* one weight scale per output channel "
-				"*/\nstatic const float %s[%zu] = {\n", id,
-				w->q.n_channels);
+				"*/\n");
+			o = def_open(c, "float", id, (long)w->q.n_channels);
+			fputs(" {\n", o);
 			for (size_t k = 0; k < w->q.n_channels; k++)
-				fprintf(c->fp, "\t%.9ef%s\n",
+				fprintf(o, "\t%.9ef%s\n",
 					(double)(float)w->q.scales[k],
 					k + 1 < w->q.n_channels ? "," : "");
-			fprintf(c->fp, "};\n");
+			fputs("};\n", o);
 		}
 	} else {
 		put_define(c, "layer", n->name, "_WEIGHT_SCALE", "%.9ef",
@@ -336,7 +377,7 @@ ref_array(ctx *c, const char *layer, const char *suffix, const void *v,
 static void
 put_dims(FILE *fp, const tmrt_dims *d)
 {
-	fprintf(fp, "{ %ld, %ld, %ld, %ld }, ", (long)d->n, (long)d->h,
+	fprintf(fp, "{ %ld, %ld, %ld, %ld },", (long)d->n, (long)d->h,
 		(long)d->w, (long)d->c);
 }
 
@@ -349,6 +390,7 @@ put_conv(ctx *c, const tmrt_layer *ly, const char *name)
 	size_t nw = (size_t)p->kernel_h * (size_t)p->kernel_w *
 		    (size_t)p->output.c;
 	const char *id, *w, *b, *mu, *sh;
+	FILE *o;
 
 	if (ly->op == TMRT_OP_CONV2D)
 		nw *= (size_t)(p->input.c / p->groups);
@@ -361,10 +403,12 @@ put_conv(ctx *c, const tmrt_layer *ly, const char *name)
 	id = claim(c, "layer", name, 0, "_params");
 	if (!id)
 		return NULL;
-	fprintf(c->fp, "static const tmrt_conv_params %s = {\n\t", id);
-	put_dims(c->fp, &p->input);
-	put_dims(c->fp, &p->output);
-	fprintf(c->fp, "\n\t%ld, %ld, %ld, %ld, %ld, %ld,\n\t%ld, %ld, "
+	o = def_open(c, "tmrt_conv_params", id, -1);
+	fputs(" {\n\t", o);
+	put_dims(o, &p->input);
+	fputc(' ', o);
+	put_dims(o, &p->output);
+	fprintf(o, "\n\t%ld, %ld, %ld, %ld, %ld, %ld,\n\t%ld, %ld, "
 		"%ld, %ld, %ld,\n\t%s, %s,\n\t%ld, %ld, %s, %s, %ld, %ld, "
 		"%ld\n};\n", (long)p->kernel_h, (long)p->kernel_w,
 		(long)p->stride_h, (long)p->stride_w, (long)p->dilation_h,
@@ -381,6 +425,7 @@ static const char *
 put_bundle(ctx *c, const tmrt_layer *ly, const char *name)
 {
 	const char *id, *w, *b, *mu, *sh, *t;
+	FILE *o;
 
 	switch (ly->op) {
 	case TMRT_OP_COPY:
@@ -399,9 +444,10 @@ put_bundle(ctx *c, const tmrt_layer *ly, const char *name)
 		id = claim(c, "layer", name, 0, "_params");
 		if (!id)
 			return NULL;
-		fprintf(c->fp, "static const tmrt_fc_params %s = {\n"
+		o = def_open(c, "tmrt_fc_params", id, -1);
+		fprintf(o, " {\n"
 			"\t%ld, %ld, %s, %s,\n\t%ld, %ld, %s, %s, %ld, "
-			"%ld, %ld\n};\n", id, (long)p->in_features,
+			"%ld, %ld\n};\n", (long)p->in_features,
 			(long)p->out_features, w, b, (long)p->input_zp,
 			(long)p->output_zp, mu, sh, (long)p->n_requant,
 			(long)p->act_min, (long)p->act_max);
@@ -414,8 +460,8 @@ put_bundle(ctx *c, const tmrt_layer *ly, const char *name)
 		id = claim(c, "layer", name, 0, "_params");
 		if (!id)
 			return NULL;
-		fprintf(c->fp, "static const tmrt_lut_params %s = { %ld, %s "
-			"};\n", id, (long)p->size, t);
+		o = def_open(c, "tmrt_lut_params", id, -1);
+		fprintf(o, " { %ld, %s };\n", (long)p->size, t);
 		return id;
 	}
 	case TMRT_OP_CONV2D:
@@ -428,11 +474,12 @@ put_bundle(ctx *c, const tmrt_layer *ly, const char *name)
 		id = claim(c, "layer", name, 0, "_params");
 		if (!id)
 			return NULL;
-		fprintf(c->fp, "static const tmrt_pool_params %s = {\n\t",
-			id);
-		put_dims(c->fp, &p->input);
-		put_dims(c->fp, &p->output);
-		fprintf(c->fp, "\n\t%ld, %ld, %ld, %ld, %ld, %ld,\n\t%ld, "
+		o = def_open(c, "tmrt_pool_params", id, -1);
+		fputs(" {\n\t", o);
+		put_dims(o, &p->input);
+		fputc(' ', o);
+		put_dims(o, &p->output);
+		fprintf(o, "\n\t%ld, %ld, %ld, %ld, %ld, %ld,\n\t%ld, "
 			"%ld, %ld, %ld, %ld,\n\t%ld, %ld, %ld, %ld, %ld, %ld\n"
 			"};\n", (long)p->kernel_h, (long)p->kernel_w,
 			(long)p->stride_h, (long)p->stride_w,
@@ -450,10 +497,10 @@ put_bundle(ctx *c, const tmrt_layer *ly, const char *name)
 		id = claim(c, "layer", name, 0, "_params");
 		if (!id)
 			return NULL;
-		fprintf(c->fp, "static const tmrt_global_pool_params %s = {"
-			"\n\t", id);
-		put_dims(c->fp, &p->input);
-		fprintf(c->fp, "\n\t%ld, %ld, %ld, %ld, %ld, %ld\n};\n",
+		o = def_open(c, "tmrt_global_pool_params", id, -1);
+		fputs(" {\n\t", o);
+		put_dims(o, &p->input);
+		fprintf(o, "\n\t%ld, %ld, %ld, %ld, %ld, %ld\n};\n",
 			(long)p->input_zp, (long)p->output_zp,
 			(long)p->multiplier, (long)p->shift,
 			(long)p->act_min, (long)p->act_max);
@@ -465,9 +512,10 @@ put_bundle(ctx *c, const tmrt_layer *ly, const char *name)
 		id = claim(c, "layer", name, 0, "_params");
 		if (!id)
 			return NULL;
-		fprintf(c->fp, "static const tmrt_add_params %s = {\n\t%ld, "
+		o = def_open(c, "tmrt_add_params", id, -1);
+		fprintf(o, " {\n\t%ld, "
 			"%ld, %ld, %ld, %ld,\n\t%ld, %ld, %ld, %ld, %ld, %ld,"
-			"\n\t%ld, %ld, %ld\n};\n", id, (long)p->size,
+			"\n\t%ld, %ld, %ld\n};\n", (long)p->size,
 			(long)p->in2_size, (long)p->input1_zp,
 			(long)p->input2_zp, (long)p->left_shift,
 			(long)p->input1_multiplier, (long)p->input1_shift,
@@ -483,21 +531,22 @@ put_bundle(ctx *c, const tmrt_layer *ly, const char *name)
 
 		if (!in)
 			return NULL;
-		fprintf(c->fp, "static const tmrt_concat_input %s[%ld] = {\n",
-			in, (long)p->n_inputs);
+		o = def_open(c, "tmrt_concat_input", in, (long)p->n_inputs);
+		fputs(" {\n", o);
 		for (int32_t i = 0; i < p->n_inputs; i++)
-			fprintf(c->fp, "\t{ %ld, %ld, %ld, %ld }%s\n",
+			fprintf(o, "\t{ %ld, %ld, %ld, %ld }%s\n",
 				(long)p->inputs[i].axis_len,
 				(long)p->inputs[i].zp,
 				(long)p->inputs[i].multiplier,
 				(long)p->inputs[i].shift,
 				i + 1 < p->n_inputs ? "," : "");
-		fprintf(c->fp, "};\n");
+		fputs("};\n", o);
 		id = claim(c, "layer", name, 0, "_params");
 		if (!id)
 			return NULL;
-		fprintf(c->fp, "static const tmrt_concat_params %s = { %ld, "
-			"%ld, %ld, %s, %ld };\n", id, (long)p->outer,
+		o = def_open(c, "tmrt_concat_params", id, -1);
+		fprintf(o, " { %ld, "
+			"%ld, %ld, %s, %ld };\n", (long)p->outer,
 			(long)p->inner, (long)p->n_inputs, in,
 			(long)p->output_zp);
 		return id;
@@ -509,8 +558,9 @@ put_bundle(ctx *c, const tmrt_layer *ly, const char *name)
 		id = claim(c, "layer", name, 0, "_params");
 		if (!id)
 			return NULL;
-		fprintf(c->fp, "static const tmrt_softmax_params %s = { %ld, "
-			"%ld, %ld, %s, %ld };\n", id, (long)p->outer,
+		o = def_open(c, "tmrt_softmax_params", id, -1);
+		fprintf(o, " { %ld, "
+			"%ld, %ld, %s, %ld };\n", (long)p->outer,
 			(long)p->len, (long)p->inner, t, (long)p->output_zp);
 		return id;
 	}
@@ -523,6 +573,16 @@ put_bundle(ctx *c, const tmrt_layer *ly, const char *name)
 					     : "?");
 		return NULL;
 	}
+}
+
+/* For an image input or output: its bytes are channels-last. */
+static void
+put_layout(FILE *fp, const tmrt_tensor *t)
+{
+	if (t->dims.c > 1 && (int64_t)t->dims.h * t->dims.w > 1)
+		fprintf(fp, "/* an image, channels last: [%ld][%ld][%ld] "
+			"(H, W, C) */\n", (long)t->dims.h, (long)t->dims.w,
+			(long)t->dims.c);
 }
 
 static void
@@ -541,6 +601,7 @@ put_runtime(ctx *c, const tm_lowered *lw)
 	const char **bundle, *tensors, *layers, *lin, *ins, *outs, *model;
 	const char *arena;
 	int32_t n_lin = 0;
+	FILE *o;
 
 	bundle = calloc((size_t)rm->n_layers + 1, sizeof *bundle);
 	if (!bundle) {
@@ -565,6 +626,7 @@ put_runtime(ctx *c, const tm_lowered *lw)
 
 		fprintf(c->fp, "/* model input %ld: tensor '%s' */\n",
 			(long)i, nm);
+		put_layout(c->fp, &rm->tensors[rm->inputs[i]]);
 		put_define(c, "tensor", nm, "_SIZE", "%lu",
 			   (unsigned long)rm->tensors[rm->inputs[i]].size);
 		put_define(c, "tensor", nm, "_INDEX", "%ld", (long)i);
@@ -574,6 +636,7 @@ put_runtime(ctx *c, const tm_lowered *lw)
 
 		fprintf(c->fp, "/* model output %ld: tensor '%s' */\n",
 			(long)i, nm);
+		put_layout(c->fp, &rm->tensors[rm->outputs[i]]);
 		put_define(c, "tensor", nm, "_SIZE", "%lu",
 			   (unsigned long)rm->tensors[rm->outputs[i]].size);
 		put_define(c, "tensor", nm, "_INDEX", "%ld", (long)i);
@@ -594,12 +657,13 @@ put_runtime(ctx *c, const tm_lowered *lw)
 		free(bundle);
 		return;
 	}
-	fprintf(c->fp, "\nstatic const tmrt_tensor %s[%ld] = {\n", tensors,
-		(long)rm->n_tensors);
+	fputc('\n', c->fp);
+	o = def_open(c, "tmrt_tensor", tensors, (long)rm->n_tensors);
+	fputs(" {\n", o);
 	for (int32_t i = 0; i < rm->n_tensors; i++) {
 		const tmrt_tensor *t = &rm->tensors[i];
 
-		fprintf(c->fp, "\t{ %lu, %lu, { %ld, %ld, %ld, %ld }, %ld }%s"
+		fprintf(o, "\t{ %lu, %lu, { %ld, %ld, %ld, %ld }, %ld }%s"
 			"\t/* %ld '%s': arena bytes %lu-%lu */\n",
 			(unsigned long)t->offset, (unsigned long)t->size,
 			(long)t->dims.n, (long)t->dims.h, (long)t->dims.w,
@@ -609,24 +673,23 @@ put_runtime(ctx *c, const tm_lowered *lw)
 			(unsigned long)t->offset,
 			(unsigned long)(t->offset + t->size - 1));
 	}
-	fprintf(c->fp, "};\n");
+	fputs("};\n", o);
 	if (rm->n_layers > 0) {
 		int32_t at = 0;
 
-		fprintf(c->fp, "static const int32_t %s[%ld] =", lin,
-			(long)n_lin);
-		fputs(" {", c->fp);
+		o = def_open(c, "int32_t", lin, (long)n_lin);
+		fputs(" {", o);
 		for (int32_t k = 0; k < rm->n_layers; k++)
 			for (int32_t j = 0; j < rm->layers[k].n_inputs; j++)
-				fprintf(c->fp, "%s %ld", k || j ? "," : "",
+				fprintf(o, "%s %ld", k || j ? "," : "",
 					(long)rm->layers[k].inputs[j]);
-		fputs(" };\n", c->fp);
-		fprintf(c->fp, "static const tmrt_layer %s[%ld] = {\n",
-			layers, (long)rm->n_layers);
+		fputs(" };\n", o);
+		o = def_open(c, "tmrt_layer", layers, (long)rm->n_layers);
+		fputs(" {\n", o);
 		for (int32_t k = 0; k < rm->n_layers; k++) {
 			const tmrt_layer *ly = &rm->layers[k];
 
-			fprintf(c->fp, "\t{ %s, %s%s, %s + %ld, %ld, %ld }%s"
+			fprintf(o, "\t{ %s, %s%s, %s + %ld, %ld, %ld }%s"
 				"\t/* %s */\n", op_const[ly->op],
 				strcmp(bundle[k], "NULL") ? "&" : "",
 				bundle[k], lin, (long)at, (long)ly->n_inputs,
@@ -635,19 +698,19 @@ put_runtime(ctx *c, const tm_lowered *lw)
 				tm_lowered_layer_name(lw, k));
 			at += ly->n_inputs;
 		}
-		fprintf(c->fp, "};\n");
+		fputs("};\n", o);
 	}
-	fprintf(c->fp, "static const int32_t %s[%ld] =", ins,
-		(long)rm->n_inputs);
-	put_index_list(c->fp, rm->inputs, rm->n_inputs);
-	fprintf(c->fp, "static const int32_t %s[%ld] =", outs,
-		(long)rm->n_outputs);
-	put_index_list(c->fp, rm->outputs, rm->n_outputs);
-	fprintf(c->fp, "static const tmrt_model %s = {\n\t%s, %ld, %s, %ld,"
-		"\n\t%s, %ld, %s, %ld,\n\t%s\n};\n\n", model, tensors,
+	o = def_open(c, "int32_t", ins, (long)rm->n_inputs);
+	put_index_list(o, rm->inputs, rm->n_inputs);
+	o = def_open(c, "int32_t", outs, (long)rm->n_outputs);
+	put_index_list(o, rm->outputs, rm->n_outputs);
+	o = def_open(c, "tmrt_model", model, -1);
+	fprintf(o, " {\n\t%s, %ld, %s, %ld,"
+		"\n\t%s, %ld, %s, %ld,\n\t%s\n};\n", tensors,
 		(long)rm->n_tensors, rm->n_layers > 0 ? layers : "NULL",
 		(long)rm->n_layers, ins, (long)rm->n_inputs, outs,
 		(long)rm->n_outputs, arena);
+	fputc('\n', c->fp);
 	free(bundle);
 }
 
@@ -656,6 +719,8 @@ ch_emit(const tm_model *m, const tm_params *p, tm_outputs *outs,
 	tm_error *err)
 {
 	const char *path = tm_params_get_string(p, "path");
+	const char *src = tm_params_get_string(p, "source");
+	const char *base;
 	ctx c = { 0 };
 	const char *guard;
 	tm_lowered *lw = NULL;
@@ -680,9 +745,20 @@ ch_emit(const tm_model *m, const tm_params *p, tm_outputs *outs,
 	if (st)
 		return st;
 	c.fp = tm_outputs_open(outs, path, err);
-	if (!c.fp) {
+	if (c.fp && src)
+		c.src = tm_outputs_open(outs, src, err);
+	if (!c.fp || (src && !c.src)) {
 		tm_lowered_free(lw);
 		return err->code;
+	}
+	if (c.src) {
+		/* The source includes the header by its file name. */
+		base = strrchr(path, '/');
+		base = base ? base + 1 : path;
+		fprintf(c.src, "/* Generated by tmpipe %s from %s. Do not "
+			"edit.\n *\n * The arrays and tables that %s declares."
+			"\n */\n#include \"%s\"\n\n", tm_version(),
+			m->source ? m->source : "a model", base, base);
 	}
 	fprintf(c.fp, "/* Generated by tmpipe %s from %s. Do not edit.\n",
 		tm_version(), m->source ? m->source : "a model");
@@ -714,6 +790,8 @@ ch_emit(const tm_model *m, const tm_params *p, tm_outputs *outs,
 		put_runtime(&c, lw);
 	if (guard)
 		fprintf(c.fp, "#endif /* %s */\n", guard);
+	for (size_t i = 0; i < c.n_ids; i++)
+		free(c.ids[i].name);
 	free(c.ids);
 	free(c.arrs);
 	tm_lowered_free(lw);

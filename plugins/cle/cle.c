@@ -2,8 +2,8 @@
  * Quantization Through Weight Equalization and Bias Correction"), per
  * QUANT.md, Transforms.
  *
- * For a pair of layers W1 -> (relu | leaky_relu | nothing) -> W2 and each
- * channel c between them:
+ * For a pair of layers W1 -> (relu | leaky_relu | nothing) -> (maxpool2d |
+ * nothing) -> W2 and each channel c between them:
  *
  *	r1 = max |W1[c, ...]|	output channel c of layer 1 (a whole
  *				filter for a conv2d, a row for a dense)
@@ -14,8 +14,9 @@
  *
  * skipping a channel when r1 or r2 is at most 1e-8. Both ranges become
  * sqrt(r1 r2); the network computes the same function, because relu and
- * leaky_relu are positively homogeneous (f(x / s) = f(x) / s for s > 0).
- * ReLU6 and other clips are not, so they end a pair.
+ * leaky_relu are positively homogeneous (f(x / s) = f(x) / s for s > 0),
+ * and so is a max pool, channel by channel. ReLU6 and other clips are
+ * not, so they end a pair.
  *
  * In a chain (A -> B -> C) a layer is the second of one pair and the
  * first of the next, and equalizing one pair moves the other's ranges:
@@ -25,10 +26,15 @@
  * once at the end.
  *
  * Pairs are found in the graph: a dense or conv2d layer whose output only
- * the next layer reads (directly or through one relu or leaky_relu that
- * nothing else reads), when that layer is of the same kind, and neither
+ * the next layer reads (directly or through one relu or leaky_relu, then
+ * one maxpool2d, that nothing else reads), when that layer is of the same
+ * kind, and neither
  * shares its weights. With the pairs parameter only the pairs listed are
  * equalized, and a listed pair that is not one is an error at its line.
+ *
+ * The BatchNorm statistics bn_fold recorded on a first layer's output
+ * (tm_tensor bn_beta, bn_gamma) are scaled with its channels, so
+ * bias_absorb after cle sees the equalized model's.
  *
  * Report (tm_log): per pair, the spread of the channel ranges (max / min
  * over the channels) of both layers before and after, as notes; the
@@ -53,6 +59,7 @@ typedef struct layer {
 	tm_node *node;
 	tm_tensor *w, *b;	/* b NULL without a bias */
 	double *dw, *db;
+	double *oscale;		/* what output channel c was multiplied by */
 	/* The weight as [out][group's in][taps]: a dense is a conv2d of
 	 * one group and one tap. */
 	size_t out, in_g, taps, groups;
@@ -144,12 +151,27 @@ find_pair(const tm_model *m, size_t a, size_t *via, char *why, size_t size)
 			return NO_INDEX;
 		nb = m->nodes[b];
 	}
+	/* A max pool works channel by channel and commutes with a positive
+	 * scale: maxpool(x / s) = maxpool(x) / s. */
+	if (nb->op == TM_OP_MAXPOOL2D) {
+		if (*via == NO_INDEX)
+			*via = b;
+		b = only_reader(m, nb->outputs[0], nb->name, why, size);
+		if (b == NO_INDEX)
+			return NO_INDEX;
+		nb = m->nodes[b];
+	}
 	if (!has_weights(nb)) {
+		const tm_node *last = m->nodes[b];
+
+		for (size_t i = 0; i < m->n_nodes; i++)
+			if (m->nodes[i]->n_outputs &&
+			    m->nodes[i]->outputs[0] == nb->inputs[0])
+				last = m->nodes[i];
 		snprintf(why, size, "'%s' is followed by the %s layer '%s' "
-			 "(only relu, leaky_relu or nothing may stand between "
-			 "the two layers, and the second must be a dense or "
-			 "conv2d)", *via == NO_INDEX ? na->name
-						    : m->nodes[*via]->name,
+			 "(only relu, leaky_relu, maxpool2d or nothing may "
+			 "stand between the two layers, and the second must "
+			 "be a dense or conv2d)", last->name,
 			 tm_op_name(nb->op), nb->name);
 		return NO_INDEX;
 	}
@@ -195,11 +217,15 @@ layer_of(cle *c, tm_node *n, tm_error *err)
 	l->groups = n->op == TM_OP_CONV2D ? (size_t)n->attrs.group : 1;
 	l->dw = malloc(nw * sizeof *l->dw);
 	l->db = l->b ? malloc(l->out * sizeof *l->db) : NULL;
-	if (!l->dw || (l->b && !l->db)) {
+	l->oscale = malloc(l->out * sizeof *l->oscale);
+	if (!l->dw || (l->b && !l->db) || !l->oscale) {
 		free(l->dw);
 		free(l->db);
+		free(l->oscale);
 		goto nomem;
 	}
+	for (size_t i = 0; i < l->out; i++)
+		l->oscale[i] = 1.0;
 	for (size_t i = 0; i < nw; i++)
 		l->dw[i] = l->w->data[i];
 	for (size_t i = 0; l->b && i < l->out; i++)
@@ -311,6 +337,7 @@ equalize(cle *c, const pair *p)
 			a->dw[ch * per + i] /= s;
 		if (a->db)
 			a->db[ch] /= s;
+		a->oscale[ch] /= s;
 		for (size_t j = 0; j < in_count(b); j++)
 			b->dw[in_weight(b, ch, j)] *= s;
 		change = fmax(change, fabs(s - 1.0));
@@ -452,6 +479,22 @@ narrow(double v, float *out)
 	return 1;
 }
 
+/* The BatchNorm statistics of l's output (bn_fold's) follow its
+ * channels: output channel c scaled by oscale[c] is distributed as
+ * N(oscale beta, (oscale gamma)^2). */
+static void
+rescale_bn(tm_model *m, const layer *l)
+{
+	tm_tensor *y = m->tensors[l->node->outputs[0]];
+
+	if (!y->bn_beta || y->n_bn != l->out)
+		return;
+	for (size_t c = 0; c < l->out; c++) {
+		y->bn_beta[c] = (float)(y->bn_beta[c] * l->oscale[c]);
+		y->bn_gamma[c] = (float)(y->bn_gamma[c] * l->oscale[c]);
+	}
+}
+
 /* Writes every working copy back, all or nothing. */
 static tm_status
 write_back(cle *c, tm_error *err)
@@ -491,6 +534,7 @@ write_back(cle *c, tm_error *err)
 		memcpy(l->w->data, nw[k], tm_tensor_numel(l->w) * sizeof **nw);
 		if (l->b)
 			memcpy(l->b->data, nb[k], l->out * sizeof **nb);
+		rescale_bn(c->m, l);
 	}
 out:
 	for (size_t k = 0; (nw || nb) && k < c->n_layers; k++) {
@@ -552,7 +596,8 @@ cle_run(tm_model *m, const tm_params *params, unsigned *preserved,
 	if (c.n_pairs == 0) {
 		tm_log(TM_LOG_WARNING, NAME, "no pair of layers to equalize "
 		       "(a dense or conv2d layer followed by one of the same "
-		       "kind, directly or through a relu or leaky_relu)");
+		       "kind, directly or through a relu or leaky_relu and "
+		       "a maxpool2d)");
 		goto out;
 	}
 	for (size_t k = 0; k < c.n_layers; k++)
@@ -585,6 +630,7 @@ out:
 	for (size_t k = 0; k < c.n_layers; k++) {
 		free(c.layers[k].dw);
 		free(c.layers[k].db);
+		free(c.layers[k].oscale);
 	}
 	free(c.layers);
 	free(c.pairs);
@@ -601,7 +647,7 @@ static const tm_param_spec pair_fields[] = {
 	{ .name = "second", .type = TM_PARAM_STRING,
 	  .flags = TM_PARAM_REQUIRED,
 	  .help = "the layer of the same kind that reads them (directly or "
-		  "through one relu or leaky_relu)" },
+		  "through one relu or leaky_relu, then one maxpool2d)" },
 	TM_PARAM_END
 };
 
@@ -622,6 +668,7 @@ static const tm_param_spec cle_params[] = {
 
 static const tm_transform_ops cle_ops = {
 	.run = cle_run,
+	.needs = TM_TRANSFORM_FLOAT_WEIGHTS,
 };
 
 TM_PLUGIN_DEFINE(TM_PLUGIN_TRANSFORM, "cle", "1.0",

@@ -20,6 +20,10 @@ pixel(const tmrt_conv_params *p, const int8_t *img, int32_t ih0,
 	const int32_t cg = C / p->groups, og = p->output.c / p->groups;
 	const int32_t kw = p->kernel_w, taps = p->kernel_h * kw * cg;
 	const int32_t zp = p->input_zp;
+	const int dense_rows = p->groups == 1 && p->dilation_w == 1;
+	/* The kernel columns that fall inside the image (dilation 1). */
+	const int32_t j0 = iw0 < 0 ? -iw0 : 0;
+	const int32_t j1 = iw0 + kw > W ? W - iw0 : kw;
 	int32_t o, i, j, k;
 
 	for (o = 0; o < p->output.c; o++) {
@@ -33,6 +37,24 @@ pixel(const tmrt_conv_params *p, const int8_t *img, int32_t ih0,
 			/* Padding is q = input_zp: it adds nothing. */
 			if (ih < 0 || ih >= p->input.h)
 				continue;
+			if (dense_rows) {
+				/* The window's columns inside the image are
+				 * [j0, j1): without groups or dilation their
+				 * pixels' channels are one run of bytes, and
+				 * so are the weights of that kernel row, so
+				 * the dot product is one long loop (which
+				 * compilers vectorize) instead of kw short
+				 * ones. */
+				const int8_t *x = img +
+					(size_t)((ih * W + iw0 + j0) * C);
+				const int8_t *w = wo +
+					(size_t)((i * kw + j0) * cg);
+				const int32_t len = (j1 - j0) * C;
+
+				for (k = 0; k < len; k++)
+					sum += tmrt_priv_dot_term(w[k], x[k], zp);
+				continue;
+			}
 			for (j = 0; j < kw; j++) {
 				const int32_t iw = iw0 + j * p->dilation_w;
 				const int8_t *x, *w;

@@ -7,6 +7,8 @@
 
 #include <tmrt/tmrt.h>
 
+#include "tmrt_priv.h"
+
 tmrt_status
 tmrt_fully_connected_s8(const tmrt_fc_params *p, const int8_t *in,
 			int8_t *out)
@@ -37,7 +39,7 @@ tmrt_fully_connected_s8(const tmrt_fc_params *p, const int8_t *in,
 		/* |w * (x - zp)| <= 128 * 255, so in_features <= 65535
 		 * terms stay below 2^31. */
 		for (i = 0; i < p->in_features; i++)
-			sum += (int32_t)w[i] * ((int32_t)in[i] - p->input_zp);
+			sum += tmrt_priv_dot_term(w[i], in[i], p->input_zp);
 		/* The bias may be anywhere in int32: add it in int64 and
 		 * saturate rather than overflow. */
 		acc = (int64_t)sum + (p->bias ? p->bias[o] : 0);

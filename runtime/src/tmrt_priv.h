@@ -15,6 +15,18 @@
 #define TMRT_PRIV_ID_MULT 1073741824
 #define TMRT_PRIV_ID_SHIFT (-1)
 
+/* One term w * (x - zp) of an int8 dot product. Both factors fit int16
+ * (|w| <= 128, |x - zp| <= 255) and so does their product's magnitude
+ * bound 128 * 255 = 32640 only after widening, so the product is taken
+ * of two int16 values in int32: the shape compilers recognize as a
+ * 16-bit dot product (SSE2 pmaddwd, NEON smlal, Arm's SMLAD), where an
+ * int32 x int32 product of the same values is not. */
+static inline int32_t
+tmrt_priv_dot_term(int8_t w, int8_t x, int32_t zp)
+{
+	return (int32_t)(int16_t)w * (int32_t)(int16_t)((int32_t)x - zp);
+}
+
 /* Elements of an NHWC tensor, or -1 when a dimension is < 1 or the
  * count exceeds INT32_MAX (so every index fits int32 and size_t on a
  * 32-bit target). */

@@ -514,7 +514,7 @@ test_override_errors(void)
 		   "preprocess)");
 	EXPECT_ERR(text, badparam, TM_ERR_INVALID,
 		   "--set: unknown key 'prefx' for emitter 'c_header'; did you "
-		   "mean 'prefix'? (valid: path, prefix)");
+		   "mean 'prefix'? (valid: path, prefix, source)");
 }
 
 /* --- errors in the file ------------------------------------------------- */
@@ -749,7 +749,7 @@ test_emit_errors(void)
 			"  - c_header: {path: a.h, prefx: m}\n",
 		   NULL, TM_ERR_INVALID,
 		   ":9:27: unknown key 'prefx' for emitter 'c_header'; did you "
-		   "mean 'prefix'? (valid: path, prefix)");
+		   "mean 'prefix'? (valid: path, prefix, source)");
 	EXPECT_ERR(HEAD "calibration: {data: c.npy}\nemit:\n"
 			"  - c_header: {prefix: m}\n",
 		   NULL, TM_ERR_INVALID,

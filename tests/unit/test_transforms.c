@@ -1281,6 +1281,35 @@ out:
 	tm_model_free(b);
 }
 
+/* cle_conv with a max pool after the ReLU: the same pair and the same
+ * weights (CLE looks at weights only), the same function. */
+static void
+test_cle_maxpool(void)
+{
+	static const char layers[] =
+		"    - {name: conv1, op: conv2d, input: input, padding: [1]}\n"
+		"    - {name: a1, op: relu, input: conv1}\n"
+		"    - {name: p1, op: maxpool2d, input: a1, kernel: [2]}\n"
+		"    - {name: conv2, op: conv2d, input: p1, padding: [1]}\n";
+	tm_model *a = load("cle_conv", "[3, 8, 8]", layers, "");
+	tm_model *b = load("cle_conv", "[3, 8, 8]", layers,
+			   "  - cle: {iterations: 5}\n");
+
+	REQUIRE(a);
+	REQUIRE(b);
+	check_log_prefix("note: cle: conv1 -> a1 -> conv2: spread of the 6 "
+			 "channel ranges (max/min) 10.9 -> 1.06 in conv1, "
+			 "10.5 -> 1.06 in conv2\n");
+	check_const(b, "cle_conv", "ref", "conv1.weight", "conv1.weight");
+	check_const(b, "cle_conv", "ref", "conv1.bias", "conv1.bias");
+	check_const(b, "cle_conv", "ref", "conv2.weight", "conv2.weight");
+	check_const(b, "cle_conv", "ref", "conv2.bias", "conv2.bias");
+	same_outputs(a, b, "cle_conv", NULL);
+out:
+	tm_model_free(a);
+	tm_model_free(b);
+}
+
 /* A sigmoid between two dense layers, a ReLU6 between two convolutions:
  * no pair, nothing changes. */
 static void
@@ -1295,11 +1324,11 @@ test_cle_no_pair(void)
 	REQUIRE(b);
 	check_log("warning: cle: no pair of layers to equalize (a dense or "
 		  "conv2d layer followed by one of the same kind, directly or "
-		  "through a relu or leaky_relu)\n");
+		  "through a relu or leaky_relu and a maxpool2d)\n");
 	CHECK_STR(tracebuf, "trace: cle: 'fc1' starts no pair: 'fc1' is "
-		  "followed by the sigmoid layer 'h1' (only relu, leaky_relu "
-		  "or nothing may stand between the two layers, and the "
-		  "second must be a dense or conv2d)\n"
+		  "followed by the sigmoid layer 'h1' (only relu, leaky_relu, "
+		  "maxpool2d or nothing may stand between the two layers, and "
+		  "the second must be a dense or conv2d)\n"
 		  "trace: cle: 'fc2' starts no pair: the output of 'fc2' is a "
 		  "model output\n");
 	check_const(b, "cle_dense", ".", "fc1.weight", "fc1.weight");
@@ -1372,8 +1401,8 @@ test_cle_errors(void)
 		    "        - {first: fc1, second: fc2}\n",
 		    "PIPE:13:11: 'fc1' and 'fc2' cannot be equalized: 'fc1' "
 		    "is followed by the sigmoid layer 'h1' (only relu, "
-		    "leaky_relu or nothing may stand between the two layers, "
-		    "and the second must be a dense or conv2d)");
+		    "leaky_relu, maxpool2d or nothing may stand between the "
+		    "two layers, and the second must be a dense or conv2d)");
 	/* The core checks the declared parameters. */
 	check_fails("cle_chain", "[5]", chain_layers,
 		    "  - cle: {iterations: 0}\n",
@@ -1418,6 +1447,7 @@ static const tm_test_case fold_cases[] = {
 static const tm_test_case cle_cases[] = {
 	{ "dense pair, one channel 10x", test_cle_dense },
 	{ "conv pair", test_cle_conv },
+	{ "conv pair through a max pool", test_cle_maxpool },
 	{ "depthwise in a chain, through leaky_relu", test_cle_depthwise },
 	{ "dense chain converges", test_cle_chain },
 	{ "too few iterations: warned, still exact", test_cle_iterations },

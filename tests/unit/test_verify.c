@@ -20,6 +20,7 @@
 #include "pipeline_priv.h"
 #include "quantize_priv.h"
 #include "run_priv.h"
+#include "verify_priv.h"
 #include "runner.h"
 
 static tm_registry *reg;
@@ -211,6 +212,20 @@ test_report(void)
 			       1e-4);
 	CU_ASSERT_DOUBLE_EQUAL(o->top1, -1.0, 0);	/* one value */
 	CU_ASSERT(o->pass);
+	/* Every tensor the runtime holds: fc1 is not one (the ReLU is
+	 * folded into it, which writes h1); out's numbers are the
+	 * output's. */
+	CU_ASSERT_EQUAL_FATAL(sum.verify.n_tensors, 4);
+	CHECK_STR(sum.verify.tensors[0].name, "input");
+	CHECK_STR(sum.verify.tensors[1].name, "h1");
+	CHECK_STR(sum.verify.tensors[2].name, "fc2");
+	CHECK_STR(sum.verify.tensors[3].name, "out");
+	CU_ASSERT_DOUBLE_EQUAL(sum.verify.tensors[3].max_abs, max, 1e-7);
+	CU_ASSERT_DOUBLE_EQUAL(sum.verify.tensors[3].sqnr_db, o->sqnr_db,
+			       1e-9);
+	/* The inputs 0 and 1 are exact on (1/255, -128). */
+	CU_ASSERT(isinf(sum.verify.tensors[0].sqnr_db));
+	CU_ASSERT(!sum.verify.has_labels);
 	/* verify ran before the emitter, which wrote its blob. */
 	CU_ASSERT_EQUAL(sum.files_written, 1);
 	CU_ASSERT(exists(blob_path));
@@ -407,7 +422,8 @@ test_bad_section(void)
 		  "samples)" },
 		{ "verify: {data: a.npy, tolerence: 1}\n",
 		  ":3:23: unknown key 'tolerence' in verify; did you mean "
-		  "'tolerance'? (valid: data, tolerance, batch)" },
+		  "'tolerance'? (valid: data, tolerance, batch, labels, "
+		  "max_accuracy_drop)" },
 	};
 	char path[4200], text[1024], want[8192];
 
@@ -430,6 +446,339 @@ test_bad_section(void)
 	}
 }
 
+/* A .npy of n rows of k values (float32 '<f4', or int64 '<i8' when
+ * ints), for fixtures made on the fly. */
+static void
+write_npy(const char *path, size_t n, size_t k, const double *v, int ints)
+{
+	char hdr[128];
+	int len;
+	FILE *fp = fopen(path, "wb");
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(fp);
+	if (k)
+		len = snprintf(hdr, sizeof hdr, "{'descr': '%s', "
+			       "'fortran_order': False, 'shape': (%zu, %zu), }",
+			       ints ? "<i8" : "<f4", n, k);
+	else
+		len = snprintf(hdr, sizeof hdr, "{'descr': '%s', "
+			       "'fortran_order': False, 'shape': (%zu,), }",
+			       ints ? "<i8" : "<f4", n);
+	/* magic (6) + version (2) + length (2) + header, padded to 64
+	 * with spaces and ended by '\n' */
+	while ((10 + len + 1) % 64)
+		hdr[len++] = ' ';
+	hdr[len++] = '\n';
+	fwrite("\x93NUMPY\x01\x00", 1, 8, fp);
+	fputc(len & 0xff, fp);
+	fputc(len >> 8, fp);
+	fwrite(hdr, 1, (size_t)len, fp);
+	for (size_t i = 0; i < n * (k ? k : 1); i++) {
+		if (ints) {
+			int64_t x = (int64_t)v[i];
+
+			fwrite(&x, sizeof x, 1, fp);	/* little-endian host */
+		} else {
+			float x = (float)v[i];
+
+			fwrite(&x, sizeof x, 1, fp);
+		}
+	}
+	fclose(fp);
+}
+
+/* A hand-made classifier: input [3] -> dense with the identity weights
+ * and no bias -> fc [3]. Calibrated on +-1 everywhere, input and fc both
+ * get scale 2/255 and zero point -1 (QUANT.md: lround(-128 + 127.5)),
+ * weights 127 at scale 1/127, requantizer 1/127: the int8 output is the
+ * int8 input. 0.5 and 0.501 both quantize to 64 - 1 = 63 (63.75 and
+ * 63.88 steps): a tie the int8 argmax breaks to the first class.
+ *
+ *   sample            label  float  int8   F  Q  agree
+ *   0.9   0.1   0     0      0      0      y  y  y
+ *   0.5   0.501 0     1      1      0      y  n  n
+ *   0.2   0.7   0.1   2      1      1      n  n  y
+ *   0     0.3   0.8   2      2      2      y  y  y
+ *   0.5   0.501 0     2      1      0      n  n  n
+ *   0.1   0     0.6   1      2      2      n  n  y
+ *
+ * float 3/6 = 50%, int8 2/6 = 33.33%, agreement 4/6 = 66.67%, drop
+ * 100/6 = 16.67 points. */
+static const double cls_x[6][3] = {
+	{ 0.9, 0.1, 0 }, { 0.5, 0.501, 0 }, { 0.2, 0.7, 0.1 },
+	{ 0, 0.3, 0.8 }, { 0.5, 0.501, 0 }, { 0.1, 0, 0.6 },
+};
+static const double cls_y[6] = { 0, 1, 2, 2, 2, 1 };
+
+static void
+write_classifier(const char *labels, const char *drop)
+{
+	static const double eye[9] = { 1, 0, 0, 0, 1, 0, 0, 0, 1 };
+	static const double zero[3] = { 0, 0, 0 };
+	static const double calib[2][3] = { { 1, 1, 1 }, { -1, -1, -1 } };
+	const char *d = tm_test_tmpdir();
+	char path[4200], text[8192];
+
+	snprintf(path, sizeof path, "%s/cls_w.npy", d);
+	write_npy(path, 3, 3, eye, 0);
+	snprintf(path, sizeof path, "%s/cls_b.npy", d);
+	write_npy(path, 3, 0, zero, 0);
+	snprintf(path, sizeof path, "%s/cls_calib.npy", d);
+	write_npy(path, 2, 3, &calib[0][0], 0);
+	snprintf(path, sizeof path, "%s/cls_x.npy", d);
+	write_npy(path, 6, 3, &cls_x[0][0], 0);
+	snprintf(path, sizeof path, "%s/cls_y.npy", d);
+	write_npy(path, 6, 0, cls_y, 1);
+	snprintf(yaml_path, sizeof yaml_path, "%s/cls.yaml", d);
+	snprintf(text, sizeof text,
+		 "tmpipe: 1\n"
+		 "model:\n"
+		 "  frontend: npy\n"
+		 "  inputs: {input: [3]}\n"
+		 "  layers:\n"
+		 "    - {name: fc, op: dense, input: input, weight: cls_w.npy, "
+		 "bias: cls_b.npy}\n"
+		 "calibration: {data: cls_calib.npy}\n"
+		 "verify:\n"
+		 "  data: cls_x.npy\n"
+		 "%s%s%s%s%s%s",
+		 *labels ? "  labels: " : "", labels, *labels ? "\n" : "",
+		 *drop ? "  max_accuracy_drop: " : "", drop,
+		 *drop ? "\n" : "");
+	tm_test_write_file(yaml_path, text);
+}
+
+static void
+test_accuracy(void)
+{
+	tm_run_summary sum;
+	tm_model *m = NULL;
+	tm_error err;
+	const tm_verify_report *v = &sum.verify;
+	const tm_tensor *in;
+
+	write_classifier("cls_y.npy", "16.7");
+	if (run(&sum, &m, &err)) {
+		print_err(&err);
+		CU_FAIL_FATAL("classifier pipeline");
+	}
+	/* The parameters the table above assumes. */
+	in = tm_model_find_tensor(m, "input");
+	CU_ASSERT_DOUBLE_EQUAL(in->q.scale, 2.0 / 255, 1e-12);
+	CU_ASSERT_EQUAL(in->q.zero_point, -1);
+	CU_ASSERT_EQUAL(v->samples, 6);
+	CU_ASSERT_FATAL(v->has_labels);
+	CHECK_STR(v->labeled_output, "fc");
+	CU_ASSERT_EQUAL(v->classes, 3);
+	CU_ASSERT_EQUAL(v->float_correct, 3);
+	CU_ASSERT_EQUAL(v->int8_correct, 2);
+	CU_ASSERT_EQUAL(v->agree, 4);
+	CU_ASSERT_DOUBLE_EQUAL(v->float_accuracy, 0.5, 1e-12);
+	CU_ASSERT_DOUBLE_EQUAL(v->int8_accuracy, 2.0 / 6, 1e-12);
+	CU_ASSERT_DOUBLE_EQUAL(v->agreement, 4.0 / 6, 1e-12);
+	CU_ASSERT_DOUBLE_EQUAL(v->accuracy_drop, 100.0 / 6, 1e-12);
+	CU_ASSERT(v->has_max_drop);
+	CU_ASSERT(v->accuracy_pass);
+	CU_ASSERT(v->pass);
+	/* The output's own top-1 agreement is the same count. */
+	CU_ASSERT_DOUBLE_EQUAL(v->outputs[0].top1, 4.0 / 6, 1e-12);
+	tm_run_summary_fini(&sum);
+	tm_model_free(m);
+
+	/* Without max_accuracy_drop: reported, never failing. */
+	write_classifier("cls_y.npy", "");
+	CU_ASSERT_EQUAL_FATAL(run(&sum, NULL, &err), TM_OK);
+	CU_ASSERT(v->has_labels && !v->has_max_drop && v->accuracy_pass);
+	CU_ASSERT_EQUAL(v->int8_correct, 2);
+	tm_run_summary_fini(&sum);
+
+	/* Without labels: nothing about accuracy. */
+	write_classifier("", "");
+	CU_ASSERT_EQUAL_FATAL(run(&sum, NULL, &err), TM_OK);
+	CU_ASSERT(!v->has_labels);
+	tm_run_summary_fini(&sum);
+}
+
+static void
+test_accuracy_drop_fails(void)
+{
+	tm_run_summary sum;
+	tm_error err;
+	char want[8192];
+
+	write_classifier("cls_y.npy", "16.6");
+	CU_ASSERT_EQUAL(run(&sum, NULL, &err), TM_ERR_NUMERIC);
+	snprintf(want, sizeof want,
+		 "%s:11:22: verify: int8 top-1 accuracy 33.33%% is 16.67 "
+		 "points below float's 50.00%% (2 against 3 of 6), more "
+		 "than max_accuracy_drop 16.6", yaml_path);
+	CHECK_ERR(&err, want);
+	CU_ASSERT(sum.verify.has_labels);
+	CU_ASSERT(!sum.verify.accuracy_pass);
+	CU_ASSERT(!sum.verify.pass);
+	tm_run_summary_fini(&sum);
+}
+
+/* Labels that do not fit the data or the output. */
+static void
+test_bad_labels(void)
+{
+	static const double short_y[5] = { 0, 1, 2, 2, 2 };
+	static const double frac_y[6] = { 0, 1, 2, 2.5, 2, 1 };
+	static const double big_y[6] = { 0, 1, 2, 3, 2, 1 };
+	static const double rows_y[12] = { 0 };
+	const char *d = tm_test_tmpdir();
+	char path[4200], want[8192];
+	tm_run_summary sum;
+	tm_error err;
+
+	snprintf(path, sizeof path, "%s/short_y.npy", d);
+	write_npy(path, 5, 0, short_y, 1);
+	write_classifier("short_y.npy", "");
+	CU_ASSERT_EQUAL(run(&sum, NULL, &err), TM_ERR_INVALID);
+	snprintf(want, sizeof want,
+		 "%s:10:11: verify.labels: '%s' must hold one label per "
+		 "sample ([6] or [6, 1]), it holds 5 values", yaml_path,
+		 path);
+	CHECK_ERR(&err, want);
+	tm_run_summary_fini(&sum);
+
+	snprintf(path, sizeof path, "%s/rows_y.npy", d);
+	write_npy(path, 6, 2, rows_y, 1);
+	write_classifier("rows_y.npy", "");
+	CU_ASSERT_EQUAL(run(&sum, NULL, &err), TM_ERR_INVALID);
+	snprintf(want, sizeof want,
+		 "%s:10:11: verify.labels: '%s' must hold one label per "
+		 "sample ([6] or [6, 1]), it holds 12 values in rows of "
+		 "more than one", yaml_path, path);
+	CHECK_ERR(&err, want);
+	tm_run_summary_fini(&sum);
+
+	snprintf(path, sizeof path, "%s/frac_y.npy", d);
+	write_npy(path, 6, 0, frac_y, 0);
+	write_classifier("frac_y.npy", "");
+	CU_ASSERT_EQUAL(run(&sum, NULL, &err), TM_ERR_INVALID);
+	snprintf(want, sizeof want,
+		 "%s:10:11: verify.labels: label 2.5 of sample 3 in '%s' is "
+		 "not a class of output 'fc' (an integer from 0 to 2)",
+		 yaml_path, path);
+	CHECK_ERR(&err, want);
+	tm_run_summary_fini(&sum);
+
+	snprintf(path, sizeof path, "%s/big_y.npy", d);
+	write_npy(path, 6, 0, big_y, 1);
+	write_classifier("big_y.npy", "");
+	CU_ASSERT_EQUAL(run(&sum, NULL, &err), TM_ERR_INVALID);
+	snprintf(want, sizeof want,
+		 "%s:10:11: verify.labels: label 3 of sample 3 in '%s' is "
+		 "not a class of output 'fc' (an integer from 0 to 2)",
+		 yaml_path, path);
+	CHECK_ERR(&err, want);
+	tm_run_summary_fini(&sum);
+
+	/* A file that is not there: the npy reader's message, at the key. */
+	write_classifier("none.npy", "");
+	CU_ASSERT_NOT_EQUAL(run(&sum, NULL, &err), TM_OK);
+	snprintf(want, sizeof want, "%s:10:11: verify.labels: ", yaml_path);
+	{
+		char buf[8192];
+
+		tm_error_format(&err, buf, sizeof buf);
+		CU_ASSERT(strncmp(buf, want, strlen(want)) == 0);
+		CU_ASSERT(strstr(buf, "none.npy") != NULL);
+	}
+	tm_run_summary_fini(&sum);
+
+	/* The XOR net has one output value: no class to take. */
+	write_pipeline("");
+	{
+		char text[16384];
+		FILE *fp = fopen(yaml_path, "r");
+		size_t n = fp ? fread(text, 1, sizeof text - 64, fp) : 0;
+
+		if (fp)
+			fclose(fp);
+		text[n] = 0;
+		/* verify: is followed by its data line, then emit: */
+		snprintf(strstr(text, "emit:"), 64, "  labels: x.npy\n");
+		tm_test_write_file(yaml_path, text);
+	}
+	CU_ASSERT_EQUAL(run(&sum, NULL, &err), TM_ERR_INVALID);
+	snprintf(want, sizeof want,
+		 "%s:16:11: verify.labels: no model output has more than one "
+		 "value to take a class from", yaml_path);
+	CHECK_ERR(&err, want);
+	tm_run_summary_fini(&sum);
+}
+
+/* tm_priv_sqnr_db on a known noise pattern: signal (3, 4, -3, -4),
+ * noise (0.3, -0.4, 0.3, -0.4) is sum 50 over sum 0.5: 20 dB; a noise
+ * ten times smaller, 40 dB; no noise, +inf; noise on silence, -inf. */
+static void
+test_sqnr(void)
+{
+	static const double f[4] = { 3, 4, -3, -4 };
+	static const double e[4] = { 0.3, -0.4, 0.3, -0.4 };
+	double f2 = 0, e2 = 0;
+
+	for (int i = 0; i < 4; i++) {
+		f2 += f[i] * f[i];
+		e2 += e[i] * e[i];
+	}
+	CU_ASSERT_DOUBLE_EQUAL(tm_priv_sqnr_db(f2, e2), 20.0, 1e-12);
+	CU_ASSERT_DOUBLE_EQUAL(tm_priv_sqnr_db(f2, e2 / 100), 40.0, 1e-12);
+	CU_ASSERT(isinf(tm_priv_sqnr_db(f2, 0)) && tm_priv_sqnr_db(f2, 0) > 0);
+	CU_ASSERT(isinf(tm_priv_sqnr_db(0, e2)) && tm_priv_sqnr_db(0, e2) < 0);
+}
+
+/* Every tensor of the classifier: the input's error is its rounding
+ * error alone, computed here from the samples with QUANT.md's formula
+ * (scale 2/255, zero point -1); fc's int8 values equal the input's and
+ * so do its float values, so both tensors get the same numbers. */
+static void
+test_tensors(void)
+{
+	const double s = 2.0 / 255;
+	double f2 = 0, e2 = 0, max = 0;
+	tm_run_summary sum;
+	tm_error err;
+	const tm_verify_report *v = &sum.verify;
+
+	for (int i = 0; i < 6; i++)
+		for (int j = 0; j < 3; j++) {
+			double x = (float)cls_x[i][j];
+			long q = lround(x / s) - 1;
+			double e = fabs(s * (double)(q + 1) - x);
+
+			f2 += x * x;
+			e2 += e * e;
+			max = e > max ? e : max;
+		}
+	write_classifier("", "");
+	if (run(&sum, NULL, &err)) {
+		print_err(&err);
+		CU_FAIL_FATAL("classifier pipeline");
+	}
+	CU_ASSERT_EQUAL_FATAL(v->n_tensors, 2);
+	CHECK_STR(v->tensors[0].name, "input");
+	CHECK_STR(v->tensors[1].name, "fc");
+	for (int k = 0; k < 2; k++) {
+		CU_ASSERT_EQUAL(v->tensors[k].ndim, 1);
+		CU_ASSERT_EQUAL(v->tensors[k].shape[0], 3);
+		CU_ASSERT_DOUBLE_EQUAL(v->tensors[k].scale, s, 1e-12);
+		CU_ASSERT_EQUAL(v->tensors[k].zero_point, -1);
+		CU_ASSERT_DOUBLE_EQUAL(v->tensors[k].max_abs, max, 1e-9);
+		CU_ASSERT_DOUBLE_EQUAL(v->tensors[k].sqnr_db,
+				       10 * log10(f2 / e2), 1e-6);
+	}
+	/* 0.2 and 0.6 are 25.5 and 76.5 steps (a hair above as float32):
+	 * half a step off, the worst rounding can do. */
+	CU_ASSERT_DOUBLE_EQUAL(max / s, 0.5, 1e-5);
+	CU_ASSERT_DOUBLE_EQUAL(v->outputs[0].sqnr_db, v->tensors[1].sqnr_db,
+			       1e-9);
+	tm_run_summary_fini(&sum);
+}
+
 static const tm_test_case cases[] = {
 	{ "lowered XOR logits", test_logits },
 	{ "verify report by hand", test_report },
@@ -438,6 +787,11 @@ static const tm_test_case cases[] = {
 	{ "unsupported op", test_unsupported },
 	{ "tanh, relu and flatten tables", test_tables },
 	{ "bad verify sections", test_bad_section },
+	{ "top-1 accuracy against labels", test_accuracy },
+	{ "accuracy drop past the maximum", test_accuracy_drop_fails },
+	{ "labels that do not fit", test_bad_labels },
+	{ "SQNR of a known noise pattern", test_sqnr },
+	{ "every tensor against float", test_tensors },
 	{ NULL, NULL }
 };
 

@@ -6,13 +6,12 @@
  * run) to libtmrt's layers, plans the arena and serializes the blob; both
  * forms come from the same lowering, so a header printed from
  * tm_lowered_model and the blob of tm_model_to_blob run identically.
- * Supported: dense, conv2d (group 1 or depthwise), an unfolded batchnorm
+ * Supported: dense, conv2d (grouped and depthwise too), an unfolded batchnorm
  * (as a 1x1 depthwise), max/avg/global pools, add and concat of
  * activations, softmax (ReLU and Clip/ReLU6 folded into the clamp of
  * dense, conv2d, batchnorm and add), relu, clip, leaky_relu, sigmoid,
  * tanh, flatten and reshape; any other op (matmul, a constant operand of
- * add or concat, a grouped conv that is not depthwise) is
- * TM_ERR_UNSUPPORTED naming the layer.
+ * add or concat) is TM_ERR_UNSUPPORTED naming the layer.
  *
  * Layout: activations are int8 NHWC. A model input or output that is an
  * image [C, H, W] is held [H][W][C] by tmrt_run's buffers: the caller

@@ -132,6 +132,25 @@ typedef struct tm_tensor {
 
 	void *reserved[4];
 
+	/* BatchNorm statistics of an activation, per channel (axis 0 of a
+	 * sample; n_bn of them): the values of channel c are modelled as
+	 * N(bn_beta[c], bn_gamma[c]^2), the distribution the BatchNorm
+	 * normalized them to (Nagel et al. 2019, section 4.2). bn_fold
+	 * records them on the output of the layer it folds a BatchNorm
+	 * into; a transform that rescales or shifts channels of that
+	 * output keeps them up to date (cle, bias_absorb). NULL and 0
+	 * when unknown. Set with tm_tensor_set_bn; a transform may change
+	 * the values in place; the model frees them. */
+	size_t n_bn;
+	float *bn_beta, *bn_gamma;
+	/* CONST: the data as it was before a transform changed it for the
+	 * quantize pass only (bias_correct: the expected error of the int8
+	 * layer, through tm_tensor_add_qdelta). The core quantizes data as
+	 * it is, then puts qorig back, so the float model stays the
+	 * reference that verify measures against. tm_tensor_numel floats,
+	 * or NULL; the model frees it. */
+	float *qorig;
+
 	/* Appended (ABI 1.0 is not frozen yet, see version.h). The
 	 * frontend gave this tensor's quantization (an ONNX QDQ or
 	 * QOperator model). An activation: q holds the scale and zero
@@ -264,6 +283,18 @@ TM_API tm_status tm_model_remove_node(tm_model *m, size_t i, tm_error *err);
  * in topological order. */
 TM_API tm_status tm_model_node_add_input(tm_model *m, tm_node *n,
 					 const char *name, tm_error *err);
+
+/* Sets t's BatchNorm statistics (copies of n floats each; n must be the
+ * size of axis 0 of one sample of t, an activation). */
+TM_API tm_status tm_tensor_set_bn(tm_tensor *t, const float *beta,
+				  const float *gamma, size_t n,
+				  tm_error *err);
+
+/* Adds delta (tm_tensor_numel(t) floats) to the constant t's data for the
+ * quantize pass only: the first call keeps the data in t->qorig (see
+ * above). Every sum must stay finite; on error nothing changed. */
+TM_API tm_status tm_tensor_add_qdelta(tm_tensor *t, const float *delta,
+				      tm_error *err);
 
 #ifdef __cplusplus
 }

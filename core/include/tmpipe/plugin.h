@@ -49,10 +49,70 @@ typedef struct tm_frontend_ops {
 #define TM_PRESERVE_RANGES	0x1u	/* calibrated ranges still hold */
 #define TM_PRESERVE_ALL		0xffffffffu
 
+/* What a transform needs and gives (tm_transform_ops.needs). The
+ * core checks the order of a pipeline's transforms against them when it
+ * loads the pipeline (tmpipe-pipeline(5), "Order rules"):
+ *
+ * TM_TRANSFORM_FLOAT_WEIGHTS	it rewrites the float weights and must
+ *				see them before anything was fitted to
+ *				them: listed before every NEEDS_DATA one.
+ * TM_TRANSFORM_NEEDS_BN	it reads the BatchNorm statistics of
+ *				tm_tensor (bn_beta, bn_gamma): listed
+ *				after a transform that GIVES_BN.
+ * TM_TRANSFORM_GIVES_BN	it records them (bn_fold).
+ * TM_TRANSFORM_NEEDS_DATA	it reads the calibration data and the
+ *				quantize settings through a
+ *				tm_transform_ctx: the pipeline must have a
+ *				calibration section; the core runs it, and
+ *				every transform listed after it, after
+ *				calibration, through run_ctx. */
+#define TM_TRANSFORM_FLOAT_WEIGHTS	0x1u
+#define TM_TRANSFORM_NEEDS_BN		0x2u
+#define TM_TRANSFORM_GIVES_BN		0x4u
+#define TM_TRANSFORM_NEEDS_DATA		0x8u
+
+/* What the core lends a transform that runs after calibration: the
+ * calibration data and the pipeline's quantize settings. Valid for the
+ * call only. */
+typedef struct tm_transform_ctx tm_transform_ctx;
+
+/* Called once per batch and watched tensor, in batch order, on one
+ * thread: values holds n samples of tensor (an index into model->
+ * tensors), n * tm_tensor_numel floats, valid for the call. A non-zero
+ * return stops the stream and is returned. */
+typedef tm_status (*tm_tensor_visit_fn)(void *user, size_t tensor,
+					const float *values, size_t n,
+					tm_error *err);
+
+/* Runs the float reference interpreter over the calibration data set
+ * (preprocessed, batch by batch, memory bounded by the batch size) on the
+ * model as it is now, and hands visit the values of the n tensors listed
+ * (activations or inputs of model). */
+TM_API tm_status tm_transform_ctx_stream(const tm_transform_ctx *ctx,
+					 const tm_model *model,
+					 const size_t *tensors, size_t n,
+					 tm_tensor_visit_fn visit, void *user,
+					 tm_error *err);
+/* 1 when the quantize pass will quantize the weights of node (an index
+ * into model->nodes) per output channel, 0 per tensor: the pipeline's
+ * quantize section applied to the model as it is now. -1 (err filled) on
+ * a bad quantize rule. */
+TM_API int tm_transform_ctx_per_channel(const tm_transform_ctx *ctx,
+					const tm_model *model, size_t node,
+					tm_error *err);
+
 typedef struct tm_transform_ops {
 	tm_status (*run)(tm_model *model, const tm_params *params,
 			 unsigned *preserved, tm_error *err);
-	void *reserved[4];
+	/* Appended before ABI 1.0 froze, in what were reserved slots (the
+	 * size is unchanged; zero in plugins built before): the
+	 * TM_TRANSFORM_* bits above, and, for NEEDS_DATA, the entry the
+	 * core calls instead of run (run may then be NULL). */
+	unsigned needs;
+	tm_status (*run_ctx)(tm_model *model, const tm_params *params,
+			     const tm_transform_ctx *ctx, unsigned *preserved,
+			     tm_error *err);
+	void *reserved[2];
 } tm_transform_ops;
 
 /* Emitter: reads the quantized model, writes files through outs. */
