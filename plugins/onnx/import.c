@@ -33,6 +33,10 @@
  * beyond this are refused: no real model has them, and a corrupt file's
  * would overflow the shape arithmetic. */
 #define ATTR_MAX ((int64_t)1 << 30)
+/* The batch size in a shape computed from the graph (Shape of an
+ * activation): unknown, so a marker that Reshape reads as "keep the
+ * batch" and that fails any other use. */
+#define BATCH_DIM (-((int64_t)1 << 40))
 
 /* A value known at import time: an initializer, a Constant node's output,
  * a bound input, a dequantized weight. */
@@ -1300,7 +1304,8 @@ op_reshape(imp *im)
 				    "allowzero with a 0 in the shape (an empty "
 				    "tensor)");
 	for (size_t k = 0; k < s->v.n; k++)
-		if (s->v.i[k] < -1 || s->v.i[k] > ATTR_MAX)
+		if ((s->v.i[k] < -1 || s->v.i[k] > ATTR_MAX) &&
+		    !(k == 0 && s->v.i[k] == BATCH_DIM))
 			return nerr(im, TM_ERR_INVALID,
 				    "shape dimension %zu is %lld", k,
 				    (long long)s->v.i[k]);
@@ -1317,7 +1322,8 @@ op_reshape(imp *im)
 	}
 	/* Dimension 0 must stay the batch: 0 (copy), the batch itself, or
 	 * -1 when the rest holds exactly one sample. */
-	if (!(s->v.i[0] == 0 || (im->batch > 0 && s->v.i[0] == im->batch) ||
+	if (!(s->v.i[0] == 0 || s->v.i[0] == BATCH_DIM ||
+	      (im->batch > 0 && s->v.i[0] == im->batch) ||
 	      (s->v.i[0] == -1 && rest == (int64_t)tm_tensor_numel(xt))))
 		return nerr(im, TM_ERR_UNSUPPORTED,
 			    "the shape's first dimension %lld would move the "
@@ -1455,6 +1461,217 @@ op_alias(imp *im)
 				    "training_mode is not a constant false");
 	}
 	return add_alias(im, out_name(im, 0), x);
+}
+
+/* --- shape arithmetic on constants ---------------------------------------
+ *
+ * PyTorch exports x.view(x.size(0), -1) as Shape, Gather, Unsqueeze and
+ * Concat feeding a Reshape. These run at import time on constants; the
+ * batch dimension of a Shape is BATCH_DIM. */
+
+/* A new int64 constant named after output 0, of n values, 1-D (ndim 1)
+ * or a scalar (ndim 0). */
+static cst *
+int_result(imp *im, size_t n, int ndim)
+{
+	cst *c = new_cst(im, out_name(im, 0), NULL);
+
+	if (!c)
+		return NULL;
+	c->decoded = 1;
+	c->v.dtype = ONNX_INT64;
+	c->v.ndim = ndim;
+	c->v.dims[0] = (int64_t)n;
+	c->v.n = n;
+	c->v.i = malloc((n ? n : 1) * sizeof *c->v.i);
+	if (!c->v.i) {
+		tm_error_set(im->err, TM_ERR_NOMEM, "out of memory");
+		return NULL;
+	}
+	return c;
+}
+
+static tm_status
+op_shape(imp *im)
+{
+	const char *x = in_name(im, 0);
+	const tm_tensor *xt;
+	int64_t dims[TM_MAX_DIMS + 1], start, end;
+	int rank;
+	cst *c;
+	tm_status st = one_output(im);
+
+	if (st)
+		return st;
+	if (!x)
+		return nerr(im, TM_ERR_INVALID, "input 0 is missing");
+	if ((c = in_cst(im, 0))) {
+		rank = c->v.ndim;
+		memcpy(dims, c->v.dims, (size_t)rank * sizeof *dims);
+	} else {
+		if (im->err->code || (st = in_act(im, 0, &x)) ||
+		    (st = act_shape(im, x, &xt)))
+			return im->err->code;
+		rank = xt->ndim + 1;
+		dims[0] = BATCH_DIM;
+		memcpy(dims + 1, xt->shape, (size_t)xt->ndim * sizeof *dims);
+	}
+	/* Shape-15: start and end slice the dimensions. */
+	if ((st = attr_int(im, "start", 0, &start)) ||
+	    (st = attr_int(im, "end", rank, &end)))
+		return st;
+	start = start < 0 ? start + rank : start;
+	end = end < 0 ? end + rank : end;
+	start = start < 0 ? 0 : start > rank ? rank : start;
+	end = end < start ? start : end > rank ? rank : end;
+	if (!(c = int_result(im, (size_t)(end - start), 1)))
+		return im->err->code;
+	memcpy(c->v.i, dims + start, (size_t)(end - start) * sizeof *dims);
+	return TM_OK;
+}
+
+/* Gather on a constant 1-D (or scalar-indexed) tensor along axis 0. */
+static tm_status
+op_gather(imp *im)
+{
+	cst *d, *ix, *c;
+	int64_t axis;
+	tm_status st = one_output(im);
+
+	if (st || (st = attr_int(im, "axis", 0, &axis)))
+		return st;
+	d = in_cst(im, 0);
+	ix = d ? in_cst(im, 1) : NULL;
+	if (!d || !ix)
+		return im->err->code ? im->err->code
+				     : nerr(im, TM_ERR_UNSUPPORTED,
+					    "Gather runs only on constants "
+					    "(shape arithmetic)");
+	if (!d->v.i || !ix->v.i || d->v.ndim != 1 || ix->v.ndim > 1 ||
+	    (axis != 0 && axis != -1))
+		return nerr(im, TM_ERR_UNSUPPORTED,
+			    "Gather of integer constants along axis 0 of a "
+			    "vector only");
+	if (!(c = int_result(im, ix->v.n, ix->v.ndim)))
+		return im->err->code;
+	for (size_t k = 0; k < ix->v.n; k++) {
+		int64_t i = ix->v.i[k];
+
+		if (i < 0)
+			i += (int64_t)d->v.n;
+		if (i < 0 || i >= (int64_t)d->v.n)
+			return nerr(im, TM_ERR_INVALID, "index %lld is out of "
+				    "range", (long long)ix->v.i[k]);
+		c->v.i[k] = d->v.i[i];
+	}
+	return TM_OK;
+}
+
+/* Unsqueeze of an activation: a reshape that inserts dimensions of 1
+ * (none of them the batch). */
+static tm_status
+unsqueeze_act(imp *im, const int64_t *axes, size_t nax)
+{
+	const char *x;
+	const tm_tensor *xt;
+	int64_t full[TM_MAX_DIMS + 1];
+	unsigned char one[TM_MAX_DIMS + 1] = { 0 };
+	int r, k = 0;
+	tm_node *n;
+	tm_status st = in_act(im, 0, &x);
+
+	if (!st)
+		st = act_shape(im, x, &xt);
+	if (st)
+		return st;
+	r = xt->ndim + 1 + (int)nax;
+	if (!axes || r - 1 > TM_MAX_DIMS)
+		return nerr(im, TM_ERR_UNSUPPORTED, "%d dimensions", r);
+	for (size_t i = 0; i < nax; i++) {
+		int64_t a = axes[i] < 0 ? axes[i] + r : axes[i];
+
+		if (a < 0 || a >= r || one[a])
+			return nerr(im, TM_ERR_INVALID, "axis %lld",
+				    (long long)axes[i]);
+		if (a == 0)
+			return nerr(im, TM_ERR_UNSUPPORTED,
+				    "axis 0 would become the batch dimension");
+		one[a] = 1;
+	}
+	for (int d = 1; d < r; d++)
+		full[d] = one[d] ? 1 : xt->shape[k++];
+	st = add_node(im, "", TM_OP_RESHAPE, &x, 1, out_name(im, 0), &n);
+	if (st)
+		return st;
+	n->attrs.shape_ndim = r - 1;
+	memcpy(n->attrs.shape, full + 1, (size_t)(r - 1) * sizeof *full);
+	return TM_OK;
+}
+
+/* Unsqueeze of a scalar or vector constant to a vector (axes [0]), or of
+ * an activation. */
+static tm_status
+op_unsqueeze(imp *im)
+{
+	const Onnx__AttributeProto *a = attr(im, "axes");
+	cst *x, *ax = NULL, *c;
+	size_t nax;
+	tm_status st = one_output(im);
+
+	if (st)
+		return st;
+	x = in_cst(im, 0);
+	if (!x && im->err->code)
+		return im->err->code;
+	if (im->opset >= 13 && !(ax = in_cst(im, 1)))
+		return im->err->code ? im->err->code
+				     : nerr(im, TM_ERR_UNSUPPORTED,
+					    "axes must be a constant");
+	if (ax && !ax->v.i)
+		return nerr(im, TM_ERR_INVALID, "axes must be integers");
+	nax = ax ? ax->v.n : a ? a->n_ints : 0;
+	if (!x)
+		return unsqueeze_act(im, ax ? ax->v.i : a ? a->ints : NULL,
+				     nax);
+	if (!x->v.i || x->v.ndim + (int)nax != 1 ||
+	    (ax ? !ax->v.i || (ax->v.i[0] != 0 && ax->v.i[0] != -1)
+		: !a || (a->ints[0] != 0 && a->ints[0] != -1)))
+		return nerr(im, TM_ERR_UNSUPPORTED,
+			    "Unsqueeze of an integer scalar to a vector only");
+	if (!(c = int_result(im, x->v.n, 1)))
+		return im->err->code;
+	memcpy(c->v.i, x->v.i, x->v.n * sizeof *c->v.i);
+	return TM_OK;
+}
+
+/* Concat of integer vectors, every one a constant. */
+static tm_status
+op_concat_const(imp *im)
+{
+	size_t n = 0;
+	cst *c;
+
+	for (size_t k = 0; k < im->node->n_input; k++) {
+		cst *v = in_cst(im, k);
+
+		if (!v || !v->v.i || v->v.ndim != 1)
+			return im->err->code
+				       ? im->err->code
+				       : nerr(im, TM_ERR_UNSUPPORTED,
+					      "a Concat of constants needs "
+					      "integer vectors");
+		n += v->v.n;
+	}
+	if (!(c = int_result(im, n, 1)))
+		return im->err->code;
+	n = 0;
+	for (size_t k = 0; k < im->node->n_input; k++) {
+		cst *v = in_cst(im, k);
+
+		memcpy(c->v.i + n, v->v.i, v->v.n * sizeof *c->v.i);
+		n += v->v.n;
+	}
+	return TM_OK;
 }
 
 /* --- quantized operators ------------------------------------------------- */
@@ -1743,10 +1960,10 @@ op_qlinearmatmul(imp *im)
 
 static const char *const supported[] = {
 	"Add", "AveragePool", "BatchNormalization", "Clip", "Concat",
-	"Constant", "Conv", "DequantizeLinear", "Dropout", "Flatten", "Gemm",
-	"GlobalAveragePool", "Identity", "LeakyRelu", "MatMul", "MaxPool",
-	"QLinearConv", "QLinearMatMul", "QuantizeLinear", "Relu", "Reshape",
-	"Sigmoid", "Softmax", "Tanh", NULL
+	"Constant", "Conv", "DequantizeLinear", "Dropout", "Flatten", "Gather",
+	"Gemm", "GlobalAveragePool", "Identity", "LeakyRelu", "MatMul",
+	"MaxPool", "QLinearConv", "QLinearMatMul", "QuantizeLinear", "Relu",
+	"Reshape", "Shape", "Sigmoid", "Softmax", "Tanh", "Unsqueeze", NULL
 };
 
 static int
@@ -1807,8 +2024,19 @@ convert(imp *im, size_t at)
 		return op_reshape(im);
 	if (!strcmp(t, "Add"))
 		return op_add(im);
-	if (!strcmp(t, "Concat"))
-		return op_concat(im);
+	if (!strcmp(t, "Concat")) {
+		int all = im->node->n_input > 0;
+
+		for (size_t k = 0; k < im->node->n_input; k++)
+			all &= in_name(im, k) && find_cst(im, in_name(im, k));
+		return all ? op_concat_const(im) : op_concat(im);
+	}
+	if (!strcmp(t, "Shape"))
+		return op_shape(im);
+	if (!strcmp(t, "Gather"))
+		return op_gather(im);
+	if (!strcmp(t, "Unsqueeze"))
+		return op_unsqueeze(im);
 	if (!strcmp(t, "Identity") || !strcmp(t, "Dropout"))
 		return op_alias(im);
 	if (!strcmp(t, "Constant"))

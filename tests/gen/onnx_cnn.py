@@ -9,6 +9,10 @@ do_constant_folding=False), and its reference data:
   cnn_calib.npy   32 calibration samples
   cnn_holdout.npy 16 held-out samples
 
+and view.onnx (view_input.npy, view_output.npy): x.view(x.size(0), -1)
+with a dynamic batch, which exports as Shape, Gather, Unsqueeze, Concat
+and Reshape.
+
 Run with /usr/bin/python3 (Debian's torch); the outputs are committed."""
 import os
 
@@ -48,6 +52,33 @@ class Net(nn.Module):
         return self.fc(x)
 
 
+class ViewNet(nn.Module):
+    """x.view(x.size(0), -1) exports (dynamic batch) as Shape, Gather,
+    Unsqueeze and Concat feeding a Reshape."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.fc = nn.Linear(4 * 6 * 6, 2)
+
+    def forward(self, x):
+        x = torch.relu(self.conv(x))
+        return self.fc(x.view(x.size(0), -1))
+
+
+def export_view(rng):
+    net = ViewNet().eval()
+    x = torch.tensor(rng.standard_normal((3, 3, 8, 8)), dtype=torch.float32)
+    torch.onnx.export(net, x[:1], os.path.join(OUT, "view.onnx"),
+                      input_names=["x"], output_names=["y"],
+                      dynamic_axes={"x": {0: "N"}, "y": {0: "N"}},
+                      opset_version=13, do_constant_folding=False)
+    with torch.no_grad():
+        y = net(x)
+    np.save(os.path.join(OUT, "view_input.npy"), x.numpy())
+    np.save(os.path.join(OUT, "view_output.npy"), y.numpy())
+
+
 def main():
     torch.manual_seed(7)
     rng = np.random.default_rng(7)
@@ -78,6 +109,7 @@ def main():
             rng.standard_normal((32, 3, 8, 8)).astype(np.float32))
     np.save(os.path.join(OUT, "cnn_holdout.npy"),
             rng.standard_normal((16, 3, 8, 8)).astype(np.float32))
+    export_view(rng)
 
 
 if __name__ == "__main__":

@@ -167,6 +167,10 @@ test_float_forms(void)
 	check_case("clip6", TM_OP_CLIP, 1);
 	/* Softmax-11 over [2, 3] jointly: flatten, softmax, reshape. */
 	check_case("softmax11", TM_OP_RESHAPE, 3);
+	/* PyTorch's x.view(x.size(0), -1) with a dynamic batch: Shape,
+	 * Gather, Unsqueeze and Concat fold into the Reshape's constant
+	 * shape (tests/gen/onnx_cnn.py): conv, relu, reshape, dense. */
+	check_case("view", TM_OP_DENSE, 4);
 }
 
 static void
