@@ -258,7 +258,11 @@ tm_pipeline_run(const tm_pipeline *pl, tm_stage_hook hook, void *user,
 		st = tm_priv_verify(m, pl, &sum->verify, err);
 		if (st) {
 			if (err && !err->line) {
-				tm_error_prefix(err, "verify");
+				/* verify's own messages name it already
+				 * (they lack a line when the key came from
+				 * --set). */
+				if (strncmp(err->msg, "verify", 6) != 0)
+					tm_error_prefix(err, "verify");
 				snprintf(err->file, sizeof err->file, "%s",
 					 pl->verify_file ? pl->verify_file
 							 : pl->file);

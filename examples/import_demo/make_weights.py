@@ -1,14 +1,15 @@
 #!/usr/bin/python3
 """The importer's exemplar as a tmpipe example: a 3-8-4-2 MLP (ReLU, ReLU,
 sigmoid) with deterministic seeded weights and an engineered imbalance
-(fc1 row 0 x0.05, row 1 x6; fc2 column 0 x6, column 1 x0.05), 64
-calibration samples of U(-1, 1)^3 and 16 held-out samples for the parity
-check. Saved as a PyTorch state_dict would be (Linear weight [out, in]).
+(fc1 row 0 x0.05, row 1 x6; fc2 column 0 x6, column 1 x0.05), 16
+held-out samples of U(-1, 1)^3 for the parity check and 64 calibration
+samples of U(-1, 1)^3 (draw 0 of calib_draw.py). Saved as a PyTorch state_dict would be (Linear weight [out, in]).
 
 Run with Debian's python3 (/usr/bin/python3 sees python3-numpy); the
 outputs are committed.
 """
 import os
+import sys
 
 import numpy as np
 
@@ -40,7 +41,13 @@ for name, value in {
 }.items():
     np.save(os.path.join(w, name + ".npy"), value)
 
-np.save(os.path.join(here, "calib.npy"),
-        rng.uniform(-1, 1, (64, 3)).astype(np.float32))
 np.save(os.path.join(here, "holdout.npy"),
         rng.uniform(-1, 1, (16, 3)).astype(np.float32))
+
+# The calibration set is draw 0 of a family of 64-sample draws, each from
+# its own seed, so that sweep.sh can measure how much the result depends
+# on which 64 samples calibrate (calib_draw.py K writes draw K).
+sys.path.insert(0, here)
+from calib_draw import draw  # noqa: E402
+
+np.save(os.path.join(here, "calib.npy"), draw(0))
