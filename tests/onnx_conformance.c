@@ -32,6 +32,7 @@
 #include "interp_priv.h"
 #include "import.h"
 
+#define DIM_VALUE ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE
 #define RTOL 1e-5
 #define ATOL 1e-6
 #define MAX_OPS 64
@@ -88,8 +89,7 @@ declared(const Onnx__ValueInfoProto *vi, int *rank, int64_t *d0)
 	if (!sp)
 		return;
 	*rank = (int)sp->n_dim;
-	if (sp->n_dim && sp->dim[0]->value_case ==
-				 ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE)
+	if (sp->n_dim && sp->dim[0]->value_case == DIM_VALUE)
 		*d0 = sp->dim[0]->dim_value;
 }
 

@@ -37,12 +37,14 @@
  * activation): unknown, so a marker that Reshape reads as "keep the
  * batch" and that fails any other use. */
 #define BATCH_DIM (-((int64_t)1 << 40))
+#define DIM_VALUE ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE
 
 /* A value known at import time: an initializer, a Constant node's output,
  * a bound input, a dequantized weight. */
 typedef struct cst {
 	char *name;
-	const Onnx__TensorProto *tp;	/* to decode on first use, or NULL */
+	/* The value, decoded on first use from tp (NULL when made here). */
+	const Onnx__TensorProto *tp;
 	int decoded;
 	onnx_tensor v;
 	/* From a DequantizeLinear of int8/uint8 data: the int8 values (uint8
@@ -51,7 +53,7 @@ typedef struct cst {
 	double *sc;
 	size_t n_sc;
 	int qaxis;
-	int zp_nonzero;			/* a weight zero point was not 0 */
+	int zp_nonzero;			/* a zero point was not 0 */
 } cst;
 
 /* An ONNX value that stands for a tm tensor of another name. */
@@ -363,8 +365,9 @@ attr_ints(imp *im, const char *name, size_t want, int64_t *v, size_t *n)
 			    "2-D windows (%zu values)", name, a->n_ints, want);
 	for (size_t k = 0; k < want; k++)
 		if (a->ints[k] < -ATTR_MAX || a->ints[k] > ATTR_MAX)
-			return nerr(im, TM_ERR_INVALID, "attribute %s holds %lld",
-				    name, (long long)a->ints[k]);
+			return nerr(im, TM_ERR_INVALID,
+				    "attribute %s holds %lld", name,
+				    (long long)a->ints[k]);
 	memcpy(v, a->ints, want * sizeof *v);
 	*n = want;
 	return TM_OK;
@@ -391,8 +394,8 @@ sample_axis(imp *im, int64_t a, int rank, int64_t *out)
 		a += rank;
 	if (a < 0 || a >= rank)
 		return nerr(im, TM_ERR_INVALID,
-			    "axis %lld is outside the %d dimensions", (long long)a,
-			    rank);
+			    "axis %lld is outside the %d dimensions",
+			    (long long)a, rank);
 	if (a == 0)
 		return nerr(im, TM_ERR_UNSUPPORTED,
 			    "axis 0 is the batch dimension; tmpipe models "
@@ -1417,7 +1420,8 @@ op_constant(imp *im)
 		c->v.dims[0] = (int64_t)a->n_floats;
 		c->v.f = malloc((a->n_floats + 1) * sizeof *c->v.f);
 		if (c->v.f && a->n_floats)
-			memcpy(c->v.f, a->floats, a->n_floats * sizeof *a->floats);
+			memcpy(c->v.f, a->floats,
+			       a->n_floats * sizeof *a->floats);
 	} else if ((a = attr(im, "value_int")) && a->has_i) {
 		c->v.dtype = ONNX_INT64;
 		c->v.n = 1;
@@ -2153,9 +2157,9 @@ add_inputs(imp *im)
 					    im->path, vi->name);
 		if (tt->has_elem_type && tt->elem_type != ONNX_FLOAT)
 			return tm_error_set(im->err, TM_ERR_UNSUPPORTED,
-					    "%s: input '%s' is %s; tmpipe models "
-					    "take float inputs", im->path,
-					    vi->name,
+					    "%s: input '%s' is %s; tmpipe "
+					    "models take float inputs",
+					    im->path, vi->name,
 					    onnx_dtype_name(tt->elem_type));
 		if (over >= 0) {
 			ndim = o->shape_ndims[over];
@@ -2182,8 +2186,7 @@ add_inputs(imp *im)
 			for (size_t d = 0; d < sp->n_dim; d++) {
 				const Onnx__TensorShapeProto__Dimension *dm =
 					sp->dim[d];
-				int known = dm && dm->value_case ==
-					ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+				int known = dm && dm->value_case == DIM_VALUE;
 
 				if (d == 0) {
 					if (known && im->batch < 0)
@@ -2263,26 +2266,25 @@ check_outputs(imp *im, onnx_result *r)
 			return tm_error_set(im->err, TM_ERR_PARSE,
 					    "%s: graph output %zu has no name",
 					    im->path, k);
+		if (t == (size_t)-1 && find_cst(im, tn))
+			return tm_error_set(im->err, TM_ERR_UNSUPPORTED,
+					    "%s: graph output '%s' is a "
+					    "constant", im->path, on);
 		if (t == (size_t)-1)
-			return tm_error_set(im->err, find_cst(im, tn)
-						    ? TM_ERR_UNSUPPORTED
-						    : TM_ERR_INVALID,
-					    "%s: graph output '%s' is %s",
-					    im->path, on,
-					    find_cst(im, tn) ? "a constant"
-							     : "never computed");
+			return tm_error_set(im->err, TM_ERR_INVALID,
+					    "%s: graph output '%s' is never "
+					    "computed", im->path, on);
 		for (size_t j = 0; j < m->n_outputs; j++)
 			is_out |= m->outputs[j] == t;
+		if (!is_out && m->tensors[t]->kind == TM_TENSOR_INPUT)
+			return tm_error_set(im->err, TM_ERR_UNSUPPORTED,
+					    "%s: graph output '%s' is a graph "
+					    "input", im->path, on);
 		if (!is_out)
 			return tm_error_set(im->err, TM_ERR_UNSUPPORTED,
-					    "%s: graph output '%s' is %s",
-					    im->path, on,
-					    m->tensors[t]->kind == TM_TENSOR_INPUT
-						    ? "a graph input (the graph "
-						      "computes nothing)"
-						    : "also read by a node; "
-						      "tmpipe outputs end the "
-						      "graph");
+					    "%s: graph output '%s' is also "
+					    "read by a node; tmpipe outputs "
+					    "end the graph", im->path, on);
 		if (r) {
 			r->output_onnx[k] = strdup(on);
 			r->output_tm[k] = strdup(tn);

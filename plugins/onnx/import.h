@@ -77,13 +77,13 @@ typedef struct onnx_opts {
 /* What the import found, for callers that map names. */
 typedef struct onnx_result {
 	int64_t opset;
-	int64_t batch;			/* leading dim of the inputs, -1 if
-					 * symbolic */
+	int64_t batch;			/* leading dim of the inputs, or
+					 * -1: symbolic */
 	size_t n_outputs;
 	char **output_onnx;		/* graph output names */
 	char **output_tm;		/* the tm tensors that hold them */
-	size_t n_given;			/* tensors whose scales came from the
-					 * model */
+	size_t n_given;			/* tensors whose scales came
+					 * from the model */
 } onnx_result;
 
 void onnx_result_fini(onnx_result *r);
