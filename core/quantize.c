@@ -37,6 +37,8 @@ quantize_activation(tm_tensor *t, const tm_node *producer, tm_error *err)
 {
 	tm_status st;
 
+	if (t->quant_given)	/* the frontend's, kept as given */
+		return TM_OK;
 	if (producer && fixed_params(producer->op, &t->q.scale,
 				     &t->q.zero_point)) {
 		t->q.scheme = TM_QSCHEME_PER_TENSOR;
@@ -75,6 +77,41 @@ sole_consumer(const tm_model *m, size_t t)
 	return tm_model_is_output(m, t) ? NULL : found;
 }
 
+/* Weights whose int8 values and scales the frontend gave (an ONNX QDQ
+ * model): kept as they are, per channel when the model has it whatever
+ * the pipeline asks. Returns 0 when w has none, or when a transform
+ * (bn_fold, cle) has changed the float weights since, so they no longer
+ * equal q8 times the scale (as the frontend wrote them): those are
+ * quantized again. */
+static int
+given_weights(tm_tensor *w, double **scales_out, size_t *n_out,
+	      tm_status *st, tm_error *err)
+{
+	size_t nc, nw = tm_tensor_numel(w), per;
+
+	if (!w->quant_given || !w->q8)
+		return 0;
+	nc = w->q.scheme == TM_QSCHEME_PER_CHANNEL ? w->q.n_channels : 1;
+	per = nw / (nc ? nc : 1);
+	for (size_t k = 0; k < nw; k++) {
+		double s = nc > 1 ? w->q.scales[k / per] : w->q.scale;
+
+		if (w->data[k] != (float)((double)w->q8[k] * s))
+			return 0;
+	}
+	*scales_out = malloc(nc * sizeof **scales_out);
+	if (!*scales_out) {
+		*st = tm_error_set(err, TM_ERR_NOMEM, "out of memory");
+		return 1;
+	}
+	for (size_t c = 0; c < nc; c++)
+		(*scales_out)[c] = nc > 1 ? w->q.scales[c] : w->q.scale;
+	*n_out = nc;
+	w->dtype = TM_DTYPE_I8;
+	*st = TM_OK;
+	return 1;
+}
+
 /* Per-channel scales for weights [C, ...] along axis 0, or one scale;
  * each from max|w| / 127 of its slice (QUANT.md). The q params of w and
  * of b (bias scale s_in * s_w[c]) are set to match. */
@@ -85,8 +122,12 @@ quantize_weights(tm_tensor *w, int per_channel, double **scales_out,
 	size_t nw = tm_tensor_numel(w);
 	size_t nc = per_channel ? (size_t)w->shape[0] : 1;
 	size_t per = nw / nc;
-	double *sc = calloc(nc, sizeof *sc);
+	double *sc;
+	tm_status st;
 
+	if (given_weights(w, scales_out, n_out, &st, err))
+		return st;
+	sc = calloc(nc, sizeof *sc);
 	free(w->q8);
 	w->q8 = malloc(nw ? nw : 1);
 	if (!sc || !w->q8) {

@@ -25,7 +25,21 @@ UNIT_TESTS = \
 	tests/unit/test_tmrt_ops \
 	tests/unit/test_xor
 
-check_PROGRAMS = $(UNIT_TESTS)
+# ONNX's backend node tests through the onnx frontend's importer and the
+# float interpreter (skips, exit 77, without libonnx-testdata).
+ONNX_TESTS = tests/onnx_conformance tests/unit/test_onnx
+
+check_PROGRAMS = $(UNIT_TESTS) $(ONNX_TESTS)
+
+tests_onnx_conformance_SOURCES = tests/onnx_conformance.c
+tests_onnx_conformance_CPPFLAGS = $(TEST_CPPFLAGS) \
+	-I$(top_srcdir)/plugins/onnx -I$(top_builddir)/plugins/onnx \
+	$(PROTOBUF_C_CFLAGS)
+tests_onnx_conformance_LDADD = plugins/onnx/libonnx_import.la $(TEST_LDADD)
+
+tests_unit_test_onnx_SOURCES = tests/unit/test_onnx.c tests/unit/runner.c tests/unit/runner.h
+tests_unit_test_onnx_CPPFLAGS = $(tests_onnx_conformance_CPPFLAGS)
+tests_unit_test_onnx_LDADD = plugins/onnx/libonnx_import.la $(TEST_LDADD)
 
 tests_unit_test_blob_SOURCES = tests/unit/test_blob.c tests/unit/runner.c tests/unit/runner.h
 tests_unit_test_blob_CPPFLAGS = $(TEST_CPPFLAGS)
@@ -152,9 +166,10 @@ E2E_TESTS = \
 	tests/e2e/verify.test \
 	tests/e2e/header.test \
 	tests/e2e/header_cnn.test \
-	tests/e2e/digits.test
+	tests/e2e/digits.test \
+	tests/e2e/onnx.test
 
-TESTS = $(UNIT_TESTS) $(E2E_TESTS)
+TESTS = $(UNIT_TESTS) $(ONNX_TESTS) $(E2E_TESTS)
 TEST_EXTENSIONS = .test
 TEST_LOG_COMPILER = $(SHELL)
 # The tests find the build tree's plugins and read no user configuration.
@@ -177,4 +192,5 @@ EXTRA_DIST += $(E2E_TESTS) tests/e2e/lib.sh tests/e2e/xor_model.h.golden \
 	tests/e2e/xor_weights.hpp.golden
 EXTRA_DIST += tests/data tests/gen/npy_fixtures.py tests/gen/ops_ref.py \
 	tests/gen/observers_ref.py \
-	tests/gen/cnn_ref.py tests/gen/transforms_ref.py tests/gen/dfq_ref.py
+	tests/gen/cnn_ref.py tests/gen/transforms_ref.py tests/gen/dfq_ref.py \
+	tests/gen/onnx_cnn.py tests/gen/onnx_fixtures.py

@@ -150,6 +150,17 @@ typedef struct tm_tensor {
 	 * reference that verify measures against. tm_tensor_numel floats,
 	 * or NULL; the model frees it. */
 	float *qorig;
+
+	/* Appended (ABI 1.0 is not frozen yet, see version.h). The
+	 * frontend gave this tensor's quantization (an ONNX QDQ or
+	 * QOperator model). An activation: q holds the scale and zero
+	 * point; has_range and fixed_range are set, with lo, hi =
+	 * scale (-128 - zp), scale (127 - zp), so calibration does not
+	 * observe it and the quantize pass keeps q. A weight: q8 and q
+	 * (per tensor, or per channel along axis 0, zero points 0) are the
+	 * model's, kept by the quantize pass instead of being derived from
+	 * max|w|; data holds the same values dequantized. */
+	int quant_given;
 } tm_tensor;
 
 typedef struct tm_node {
