@@ -510,5 +510,7 @@ next:
 	printf("total: %u cases: %u passed, %u failed, %u skipped "
 	       "(rtol %g, atol %g)\n", passed + failed + skipped, passed,
 	       failed, skipped, RTOL, ATOL);
+	/* The line every test program ends with (.ci/run adds them up). */
+	printf("%u passed, %u failed\n", passed, failed);
 	return failed ? 1 : 0;
 }

@@ -1,4 +1,5 @@
-/* onnx — an ONNX graph (opsets 7 to 17) into a tm_model.
+/* onnx — an ONNX graph (opsets up to 17, per operator: supported[]) into
+ * a tm_model.
  *
  * ONNX tensors carry the batch as dimension 0; a tm_model describes one
  * sample. The importer drops dimension 0 of every activation, turns ONNX
@@ -27,7 +28,7 @@
 
 #include "import.h"
 
-#define OPSET_MIN 7
+#define OPSET_MIN 1	/* per operator: supported[] */
 #define OPSET_MAX 17
 /* Integer attributes (pads, strides, axes, ...) and reshape dimensions
  * beyond this are refused: no real model has them, and a corrupt file's
@@ -1962,23 +1963,46 @@ op_qlinearmatmul(imp *im)
 
 /* --- the graph ----------------------------------------------------------- */
 
-static const char *const supported[] = {
-	"Add", "AveragePool", "BatchNormalization", "Clip", "Concat",
-	"Constant", "Conv", "DequantizeLinear", "Dropout", "Flatten", "Gather",
-	"Gemm", "GlobalAveragePool", "Identity", "LeakyRelu", "MatMul",
-	"MaxPool", "QLinearConv", "QLinearMatMul", "QuantizeLinear", "Relu",
-	"Reshape", "Shape", "Sigmoid", "Softmax", "Tanh", "Unsqueeze", NULL
+/* The operators tmpipe reads, each with the oldest opset whose
+ * definition it implements (ONNX's Changelog.md): most of them read the
+ * same from their first version (an attribute such as consumed_inputs,
+ * kept only for old runtimes, is ignored), while Add and Gemm before 7
+ * broadcast by an attribute, Dropout before 7 and BatchNormalization
+ * before 7 took is_test, Concat before 4 had a default axis, and
+ * Reshape before 5 took its shape as an attribute. */
+static const struct {
+	const char *name;
+	int since;
+} supported[] = {
+	{ "Add", 7 },		{ "AveragePool", 1 },	{ "BatchNormalization", 7 },
+	{ "Clip", 1 },		{ "Concat", 4 },	{ "Constant", 1 },
+	{ "Conv", 1 },		{ "DequantizeLinear", 10 }, { "Dropout", 7 },
+	{ "Flatten", 1 },	{ "Gather", 1 },	{ "Gemm", 7 },
+	{ "GlobalAveragePool", 1 }, { "Identity", 1 },	{ "LeakyRelu", 1 },
+	{ "MatMul", 1 },	{ "MaxPool", 1 },	{ "QLinearConv", 10 },
+	{ "QLinearMatMul", 10 }, { "QuantizeLinear", 10 }, { "Relu", 1 },
+	{ "Reshape", 5 },	{ "Shape", 1 },		{ "Sigmoid", 1 },
+	{ "Softmax", 1 },	{ "Tanh", 1 },		{ "Unsqueeze", 1 },
+	{ NULL, 0 }
 };
+
+/* The oldest opset at which tmpipe reads node n, or 0 when it does not
+ * read n's operator at all. */
+static int
+supported_since(const Onnx__NodeProto *n)
+{
+	if (n->domain && n->domain[0] && strcmp(n->domain, "ai.onnx") != 0)
+		return 0;
+	for (size_t k = 0; supported[k].name; k++)
+		if (n->op_type && strcmp(n->op_type, supported[k].name) == 0)
+			return supported[k].since;
+	return 0;
+}
 
 static int
 is_supported(const Onnx__NodeProto *n)
 {
-	if (n->domain && n->domain[0] && strcmp(n->domain, "ai.onnx") != 0)
-		return 0;
-	for (size_t k = 0; supported[k]; k++)
-		if (n->op_type && strcmp(n->op_type, supported[k]) == 0)
-			return 1;
-	return 0;
+	return supported_since(n) > 0;
 }
 
 int
@@ -2089,9 +2113,11 @@ check_ops(imp *im)
 	for (size_t i = 0; i < im->g->n_node; i++) {
 		const Onnx__NodeProto *n = im->g->node[i];
 		size_t count = 0;
-		int dup = 0;
+		int dup = 0, since = supported_since(n);
 
-		if (is_supported(n))
+		/* An operator tmpipe reads, but at an older opset whose
+		 * definition differs, is as unsupported as an unknown one. */
+		if (since && domain_opset(im, n->domain) >= since)
 			continue;
 		bad++;
 		for (size_t j = 0; j < i && !dup; j++)
@@ -2112,6 +2138,10 @@ check_ops(imp *im)
 			n->domain && n->domain[0] ? "." : "", n->op_type,
 			n->name ? n->name : "",
 			(long long)domain_opset(im, n->domain));
+		if (since)
+			len += (size_t)snprintf(msg + len, sizeof msg - len,
+						"; tmpipe reads it from opset "
+						"%d", since);
 		if (count > 1)
 			len += (size_t)snprintf(msg + len, sizeof msg - len,
 						"; %zu nodes", count);
@@ -2232,12 +2262,75 @@ add_inputs(imp *im)
 	return TM_OK;
 }
 
+/* Graph output vi, which is graph input tn once Identity, Dropout and
+ * quantize/dequantize pairs are removed (y = Identity(x)): a copy of tn,
+ * a reshape to its own shape, so that the model computes the output
+ * under its ONNX name (or that name with ".copy" when taken). */
+static tm_status
+add_copy(imp *im, const Onnx__ValueInfoProto *vi, const char *tn)
+{
+	const char *on = vi->name;
+	const tm_tensor *x = tm_model_find_tensor(im->m, tn);
+	const Onnx__TypeProto__Tensor *tt =
+		vi->type && vi->type->value_case ==
+				    ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE
+			? vi->type->tensor_type
+			: NULL;
+	const char *in[1] = { tn }, *out[1];
+	char name[512];
+	tm_node *n = NULL;
+	tm_status st;
+
+	if (tt && tt->has_elem_type && tt->elem_type != ONNX_FLOAT)
+		return tm_error_set(im->err, TM_ERR_UNSUPPORTED,
+				    "%s: graph output '%s' is %s; tmpipe "
+				    "models compute float outputs", im->path,
+				    on, onnx_dtype_name(tt->elem_type));
+	if (x->ndim == 0)
+		return tm_error_set(im->err, TM_ERR_UNSUPPORTED,
+				    "%s: graph output '%s' is input '%s', one "
+				    "value a sample: nothing to compute",
+				    im->path, on, tn);
+	/* The output's own name, unless a tensor holds it; the aliases
+	 * that led it to tn go. */
+	for (size_t k = im->na; k-- > 0;)
+		if (strcmp(im->a[k].from, on) == 0) {
+			free(im->a[k].from);
+			free(im->a[k].to);
+			memmove(&im->a[k], &im->a[k + 1],
+				(im->na - k - 1) * sizeof *im->a);
+			im->na--;
+		}
+	snprintf(name, sizeof name, "%s", on);
+	for (unsigned i = 0; tm_model_find_tensor(im->m, name); i++)
+		snprintf(name, sizeof name, i ? "%s.copy%u" : "%s.copy", on,
+			 i);
+	out[0] = name;
+	st = tm_model_add_node(im->m, name, TM_OP_RESHAPE, in, 1, out, 1, &n,
+			       im->err);
+	if (st)
+		return st;
+	n->attrs.shape_ndim = x->ndim;
+	memcpy(n->attrs.shape, x->shape, sizeof x->shape);
+	return strcmp(name, on) ? add_alias(im, on, name) : TM_OK;
+}
+
 static tm_status
 check_outputs(imp *im, onnx_result *r)
 {
 	tm_model *m = im->m;
 	tm_status st;
 
+	for (size_t k = 0; k < im->g->n_output; k++) {
+		const Onnx__ValueInfoProto *vi = im->g->output[k];
+		const tm_tensor *t = vi && vi->name
+			? tm_model_find_tensor(m, resolve(im, vi->name))
+			: NULL;
+
+		if (t && t->kind == TM_TENSOR_INPUT &&
+		    (st = add_copy(im, vi, t->name)))
+			return st;
+	}
 	if (m->n_nodes == 0)
 		return tm_error_set(im->err, TM_ERR_UNSUPPORTED,
 				    "%s: the graph computes nothing tmpipe "
@@ -2276,10 +2369,6 @@ check_outputs(imp *im, onnx_result *r)
 					    "computed", im->path, on);
 		for (size_t j = 0; j < m->n_outputs; j++)
 			is_out |= m->outputs[j] == t;
-		if (!is_out && m->tensors[t]->kind == TM_TENSOR_INPUT)
-			return tm_error_set(im->err, TM_ERR_UNSUPPORTED,
-					    "%s: graph output '%s' is a graph "
-					    "input", im->path, on);
 		if (!is_out)
 			return tm_error_set(im->err, TM_ERR_UNSUPPORTED,
 					    "%s: graph output '%s' is also "

@@ -1,5 +1,5 @@
 /* onnx — the ONNX frontend: float graphs and quantized (QDQ, QOperator)
- * graphs of opsets 7 to 17, read with protobuf-c bindings generated from
+ * graphs of opsets up to 17, read with protobuf-c bindings generated from
  * the system's onnx.proto. The importer (import.c) does the work; this
  * file declares the plugin and its parameters. */
 #include "config.h"
@@ -94,5 +94,5 @@ out:
 static const tm_frontend_ops ops = { .load = onnx_load };
 
 TM_PLUGIN_DEFINE(TM_PLUGIN_FRONTEND, "onnx", "1.0",
-		 "ONNX models: float, QDQ and QOperator graphs, opsets 7-17",
+		 "ONNX models: float, QDQ and QOperator graphs, opsets 1-17",
 		 onnx_params, &ops)
