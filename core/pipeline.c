@@ -1172,6 +1172,7 @@ parse_quantize(const tm_yaml_src *src, yaml_node_t *root, tm_pipeline *pl,
 
 	if (!q)
 		return TM_OK;
+	pl->has_quantize = 1;
 	if (q->type != YAML_MAPPING_NODE)
 		return tm_priv_yaml_error(src, q, err, TM_ERR_INVALID,
 					  "quantize: expected a map, got %s",
@@ -1260,6 +1261,16 @@ layer_rule(const tm_pipeline *pl, const char *name)
 		if (fnmatch(pl->layer_rules[r].pattern, name, 0) == 0)
 			return &pl->layer_rules[r];
 	return NULL;
+}
+
+int
+tm_priv_pipeline_given_quant(const tm_pipeline *pl)
+{
+	const tm_frontend_ops *ops = pl->frontend.plugin
+					     ? pl->frontend.plugin->desc->ops
+					     : NULL;
+
+	return ops && (ops->flags & TM_FRONTEND_GIVES_QUANT);
 }
 
 tm_status
@@ -1462,12 +1473,15 @@ tm_pipeline_load(const char *path, const tm_registry *reg,
 				      &pl->n_emitters, err);
 	if (!st)
 		st = parse_verify(&src, root, pl, err);
-	if (!st && pl->has_verify && !pl->has_calibration)
+	/* Quantizing needs ranges: from calibration, or from a model that
+	 * may carry them (then a missing one is found at run time). */
+	if (!st && !tm_priv_pipeline_given_quant(pl) &&
+	    pl->has_verify && !pl->has_calibration)
 		st = tm_priv_yaml_error(&src, key_node(&doc, root, "verify"),
 					err, TM_ERR_INVALID,
 					"verify needs a calibration section: "
 					"it runs the quantized model");
-	if (!st && !pl->has_calibration &&
+	if (!st && !tm_priv_pipeline_given_quant(pl) && !pl->has_calibration &&
 	    tm_priv_yaml_get(&doc, root, "quantize"))
 		st = tm_priv_yaml_error(&src,
 					key_node(&doc, root, "quantize"), err,
@@ -1475,7 +1489,8 @@ tm_pipeline_load(const char *path, const tm_registry *reg,
 					"quantize needs a calibration section: "
 					"activation ranges come from "
 					"calibration data");
-	if (!st && pl->n_emitters && !pl->has_calibration)
+	if (!st && !tm_priv_pipeline_given_quant(pl) && pl->n_emitters &&
+	    !pl->has_calibration)
 		st = tm_priv_yaml_error(&src, key_node(&doc, root, "emit"),
 					err, TM_ERR_INVALID,
 					"emit needs a calibration section: "

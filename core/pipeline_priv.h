@@ -88,6 +88,7 @@ typedef struct tm_pipeline {
 	tm_stage observer;		/* the default */
 	tm_tensor_rule *rules;
 	size_t n_rules;
+	int has_quantize;		/* a quantize section */
 	int weights_per_channel;	/* quantize.weights */
 	tm_layer_rule *layer_rules;	/* quantize.layers */
 	size_t n_layer_rules;
@@ -131,6 +132,12 @@ TM_API void tm_pipeline_free(tm_pipeline *pl);
  * order), else the first ops rule whose op reads it, else the default. */
 TM_PRIV const tm_stage *tm_priv_observer_for(const tm_pipeline *pl,
 					     const tm_model *m, size_t t);
+
+/* 1 when the pipeline's frontend may load models that carry their own
+ * quantization (TM_FRONTEND_GIVES_QUANT): quantize, verify and emit then
+ * need no calibration section, and a range the model leaves out is an
+ * error when the quantize pass meets it. */
+TM_PRIV int tm_priv_pipeline_given_quant(const tm_pipeline *pl);
 
 /* Per node of m (a finalized model), 1 when its weights are quantized
  * per channel: the exact layers rule, else the first matching glob, else

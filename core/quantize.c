@@ -46,8 +46,9 @@ quantize_activation(tm_tensor *t, const tm_node *producer, tm_error *err)
 	}
 	if (!t->has_range)
 		return tm_error_set(err, TM_ERR_INVALID,
-				    "tensor '%s' has no range: calibrate "
-				    "before quantizing", t->name);
+				    "tensor '%s' has no range: the model "
+				    "gives none and nothing calibrated it (add "
+				    "a calibration section)", t->name);
 	st = t->symmetric_range
 		     ? tm_quant_affine_symmetric(t->lo, t->hi, &t->q.scale,
 						 &t->q.zero_point, err)

@@ -141,6 +141,32 @@ tm_run_summary_fini(tm_run_summary *sum)
 	}
 }
 
+/* The quantize pass with the pipeline's weight granularity. */
+static tm_status
+quantize(const tm_pipeline *pl, tm_model *m, tm_stage_hook hook, void *user,
+	 tm_run_summary *sum, tm_error *err)
+{
+	double t0 = tm_priv_now();
+	unsigned char *pc = calloc(m->n_nodes + 1, 1);
+	tm_status st;
+
+	st = pc ? tm_priv_pipeline_per_channel(pl, m, pc, err)
+		: tm_error_set(err, TM_ERR_NOMEM, "out of memory");
+	if (!st)
+		st = tm_priv_quantize(m, pc, err);
+	free(pc);
+	if (st)
+		return st;
+	/* What a transform added for the quantize pass only is in the int8
+	 * model now; the float model is the reference again (for verify,
+	 * for emitters that print floats). */
+	if (tm_priv_qdelta_restore(m))
+		tm_log(TM_LOG_TRACE, "quantize", "quantize-only corrections "
+		       "undone in the float model");
+	stage_done(hook, user, sum, "quantize", t0);
+	return TM_OK;
+}
+
 tm_status
 tm_pipeline_run(const tm_pipeline *pl, tm_stage_hook hook, void *user,
 	    tm_run_summary *sum, tm_model **model_out, tm_error *err)
@@ -229,26 +255,16 @@ tm_pipeline_run(const tm_pipeline *pl, tm_stage_hook hook, void *user,
 			stage_done(hook, user, sum, s->label, t0);
 		}
 
-		t0 = tm_priv_now();
-		{
-			unsigned char *pc = calloc(m->n_nodes + 1, 1);
-
-			st = pc ? tm_priv_pipeline_per_channel(pl, m, pc, err)
-				: tm_error_set(err, TM_ERR_NOMEM,
-					       "out of memory");
-			if (!st)
-				st = tm_priv_quantize(m, pc, err);
-			free(pc);
-		}
+		st = quantize(pl, m, hook, user, sum, err);
 		if (st)
 			goto out;
-		/* What a transform added for the quantize pass only is in
-		 * the int8 model now; the float model is the reference
-		 * again (for verify, for emitters that print floats). */
-		if (tm_priv_qdelta_restore(m))
-			tm_log(TM_LOG_TRACE, "quantize", "quantize-only "
-			       "corrections undone in the float model");
-		stage_done(hook, user, sum, "quantize", t0);
+	} else if (tm_priv_pipeline_given_quant(pl) &&
+		   (pl->has_quantize || pl->has_verify || pl->n_emitters)) {
+		/* A model that carries its quantization (QDQ): every range
+		 * must be given; quantize names the first that is not. */
+		st = quantize(pl, m, hook, user, sum, err);
+		if (st)
+			goto out;
 	}
 
 	/* Before the emitters: a model that fails verification writes

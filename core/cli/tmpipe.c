@@ -285,11 +285,16 @@ cmd_pipeline(cli *c, const char *path, int run)
 		goto out;
 	}
 	if (c->level >= TM_LOG_INFO) {
-		printf("tmpipe: %zu stages in %.3f s; %zu tensors observed "
-		       "over %zu samples (%zu fixed range); %zu file%s "
-		       "written\n", sum.stages, sum.seconds,
-		       sum.tensors_observed, sum.samples, sum.tensors_fixed,
-		       sum.files_written, sum.files_written == 1 ? "" : "s");
+		printf("tmpipe: %zu stages in %.3f s; ", sum.stages,
+		       sum.seconds);
+		if (pl->has_calibration)
+			printf("%zu tensors observed over %zu samples (%zu "
+			       "fixed range); ", sum.tensors_observed,
+			       sum.samples, sum.tensors_fixed);
+		else
+			printf("no calibration; ");
+		printf("%zu file%s written\n", sum.files_written,
+		       sum.files_written == 1 ? "" : "s");
 		for (size_t i = 0; i < sum.files.n; i++)
 			printf("  %s\n", sum.files.v[i]);
 		print_verify(stdout, &sum.verify);

@@ -91,7 +91,10 @@ out:
 	return st;
 }
 
-static const tm_frontend_ops ops = { .load = onnx_load };
+static const tm_frontend_ops ops = {
+	.load = onnx_load,
+	.flags = TM_FRONTEND_GIVES_QUANT,
+};
 
 TM_PLUGIN_DEFINE(TM_PLUGIN_FRONTEND, "onnx", "1.0",
 		 "ONNX models: float, QDQ and QOperator graphs, opsets 1-17",

@@ -37,11 +37,24 @@ typedef enum tm_plugin_kind {
 	TM_PLUGIN_KIND_COUNT
 } tm_plugin_kind;
 
+/* What a frontend's models may carry (tm_frontend_ops.flags):
+ *
+ * TM_FRONTEND_GIVES_QUANT	the quantization of already-quantized
+ *				models (QDQ, QOperator: tm_tensor's
+ *				quant_given): a pipeline may quantize,
+ *				verify and emit without a calibration
+ *				section, and fails at run time, naming the
+ *				tensor, when the model leaves a range out. */
+#define TM_FRONTEND_GIVES_QUANT	0x1u
+
 /* Frontend: fills an empty model the core made (and frees). */
 typedef struct tm_frontend_ops {
 	tm_status (*load)(const tm_params *params, tm_model *model,
 			  tm_error *err);
-	void *reserved[4];
+	/* Appended before ABI 1.0 froze, in what was a reserved slot (zero
+	 * in plugins built before): TM_FRONTEND_* bits. */
+	unsigned flags;
+	void *reserved[3];
 } tm_frontend_ops;
 
 /* What a transform kept valid; the core recomputes the rest. */
