@@ -842,6 +842,131 @@ test_correct_clipped(void)
 	CU_ASSERT(got[2] >= 0.0 && got[2] * 20.0 < got[1]);
 }
 
+/* --- tm_transform_ctx_stream_quantized ---------------------------------- */
+
+typedef struct grab {
+	size_t tensor;
+	float *v;		/* every value, in stream order */
+	size_t n, cap;
+} grab;
+
+static tm_status
+grab_visit(void *user, size_t tensor, const float *values, size_t n,
+	   tm_error *err)
+{
+	grab *g = user;
+
+	(void)err;
+	for (size_t k = 0; k < 3; k++) {
+		size_t per = g[k].cap / 256;
+
+		if (g[k].tensor != tensor || g[k].n + n * per > g[k].cap)
+			continue;
+		memcpy(g[k].v + g[k].n, values, n * per * sizeof *values);
+		g[k].n += n * per;
+	}
+	return TM_OK;
+}
+
+/* On the calibrated MLP of correct_mlp/ (256 samples): the input and h1
+ * come out on their int8 grids, within half a step of the float values
+ * (h1 also clipped at its range's top); fc1, whose ReLU the quantize pass
+ * folds, is not rounded; a tensor without a range is an error naming it. */
+static void
+test_stream_quantized(void)
+{
+	static const char *const names[] = { "input", "h1", "fc1" };
+	char text[8192], path[4096], msg[MSG_MAX];
+	tm_pipeline *pl = NULL;
+	tm_model *m = NULL;
+	tm_run_summary sum;
+	tm_transform_ctx ctx;
+	grab f[3], q[3];
+	size_t ts[3], off_grid = 0;
+	tm_error err;
+
+	memset(&sum, 0, sizeof sum);
+	memset(f, 0, sizeof f);
+	memset(q, 0, sizeof q);
+	tm_error_clear(&err);
+	mlp_text(text, sizeof text, "", "calib.npy");
+	snprintf(path, sizeof path, "%s/dfq_sq.yaml", tm_test_tmpdir());
+	tm_test_write_file(path, text);
+	REQUIRE(reg && !tm_pipeline_load(path, reg, NULL, &pl, &err) &&
+		!tm_pipeline_run(pl, NULL, NULL, &sum, &m, &err));
+	ctx.pl = pl;
+	for (size_t k = 0; k < 3; k++) {
+		const tm_tensor *t = tm_model_find_tensor(m, names[k]);
+
+		REQUIRE(t);
+		for (size_t i = 0; i < m->n_tensors; i++)
+			if (m->tensors[i] == t)
+				ts[k] = i;
+		f[k].tensor = q[k].tensor = ts[k];
+		f[k].cap = q[k].cap = 256 * tm_tensor_numel(t);
+		f[k].v = malloc(f[k].cap * sizeof(float));
+		q[k].v = malloc(q[k].cap * sizeof(float));
+		REQUIRE(f[k].v && q[k].v);
+	}
+	REQUIRE(!tm_transform_ctx_stream(&ctx, m, ts, 3, grab_visit, f,
+					 &err));
+	REQUIRE(!tm_transform_ctx_stream_quantized(&ctx, m, ts, 3,
+						   grab_visit, q, &err));
+	for (size_t k = 0; k < 2; k++) {
+		const tm_tensor *t = m->tensors[ts[k]];
+		double s, worst = 0.0;
+		int32_t zp;
+
+		CU_ASSERT_EQUAL(q[k].n, q[k].cap);
+		REQUIRE(!tm_quant_affine(t->lo, t->hi, &s, &zp, &err));
+		for (size_t i = 0; i < q[k].n; i++) {
+			double r = q[k].v[i] / s + zp;
+			double want = fmin(f[k].v[i], (127 - zp) * s);
+
+			worst = fmax(worst, fabs(r - round(r)));
+			CU_ASSERT(r >= -128.001 && r <= 127.001);
+			if (k == 0)
+				CU_ASSERT(fabs(q[k].v[i] - want) <=
+					  0.5001 * s);
+		}
+		if (verbose)
+			fprintf(stderr, "\n  %s: off its grid by %.3g steps "
+				"at most", names[k], worst);
+		CU_ASSERT(worst < 1e-3);
+	}
+	/* h1 is clipped: its largest rounded value is the range's top. */
+	{
+		float top = 0.0f;
+
+		for (size_t i = 0; i < q[1].n; i++)
+			top = fmaxf(top, q[1].v[i]);
+		CU_ASSERT(fabs(top - m->tensors[ts[1]]->hi) <=
+			  1e-6 * m->tensors[ts[1]]->hi);
+	}
+	for (size_t i = 0; i < q[2].n; i++)
+		off_grid += q[2].v[i] != f[2].v[i];
+	CU_ASSERT(off_grid > q[2].n / 2);
+	m->tensors[ts[1]]->has_range = 0;
+	CU_ASSERT_EQUAL(tm_transform_ctx_stream_quantized(&ctx, m, ts, 1,
+							  grab_visit, q, &err),
+			TM_ERR_INVALID);
+	CHECK_STR(tm_error_format(&err, msg, sizeof msg),
+		  "tensor 'h1' has no range: calibrate before streaming the "
+		  "int8 model");
+	tm_error_clear(&err);
+out:
+	if (err.code)
+		fprintf(stderr, "\n  %s\n", tm_error_format(&err, msg,
+							  sizeof msg));
+	for (size_t k = 0; k < 3; k++) {
+		free(f[k].v);
+		free(q[k].v);
+	}
+	tm_run_summary_fini(&sum);
+	tm_pipeline_free(pl);
+	tm_model_free(m);
+}
+
 /* --- order rules and recalibration --------------------------------------- */
 
 static void
@@ -1030,6 +1155,7 @@ static const tm_test_case correct_cases[] = {
 	{ "convolutions: padding, stride, groups", test_correct_conv },
 	{ "3-layer MLP, both modes, against numpy", test_correct_mlp },
 	{ "a clipped range: empirical beats weights", test_correct_clipped },
+	{ "tm_transform_ctx_stream_quantized", test_stream_quantized },
 	{ NULL, NULL }
 };
 
