@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <tmpipe/quant.h>
+
 #include "interp_priv.h"
 #include "ops/ops_priv.h"
 
@@ -15,6 +17,8 @@ struct tm_interp {
 	const float **in;	/* operand pointers of one node */
 	float *scratch;		/* the largest scratch any node needs */
 	size_t bytes;		/* allocated, for memory tests */
+	const tm_fq *fq;	/* per tensor, or NULL: float model */
+	const float *const *cst; /* per tensor overrides, or NULL */
 };
 
 tm_interp *
@@ -96,6 +100,34 @@ tm_priv_interp_tensor(const tm_interp *it, size_t t)
 	return t < it->m->n_tensors ? it->act[t] : NULL;
 }
 
+void
+tm_priv_interp_fake_quant(tm_interp *it, const tm_fq *fq,
+			  const float *const *consts)
+{
+	it->fq = fq;
+	it->cst = consts;
+}
+
+/* QUANT.md's activation quantization, round trip: ties away from zero
+ * (lround), saturated to int8, then back to float. */
+static void
+fake_quant(float *x, size_t n, const tm_fq *fq)
+{
+	for (size_t i = 0; i < n; i++) {
+		double v = (double)x[i] / fq->scale;
+		long q;
+
+		/* lround of NaN or of a huge value is undefined: saturate
+		 * (NaN to qmin) */
+		if (!(v > -1e9 && v < 1e9))
+			q = v > 0.0 ? TM_QMAX : TM_QMIN;
+		else
+			q = lround(v) + fq->zero_point;
+		q = q < TM_QMIN ? TM_QMIN : q > TM_QMAX ? TM_QMAX : q;
+		x[i] = (float)(fq->scale * (double)(q - fq->zero_point));
+	}
+}
+
 tm_status
 tm_priv_interp_run(tm_interp *it, size_t n, tm_error *err)
 {
@@ -105,17 +137,29 @@ tm_priv_interp_run(tm_interp *it, size_t n, tm_error *err)
 		return tm_error_set(err, TM_ERR_INTERNAL,
 				    "interpreter: batch %zu > %zu", n,
 				    it->max_batch);
+	for (size_t i = 0; it->fq && i < m->n_inputs; i++) {
+		size_t t = m->inputs[i];
+
+		if (it->fq[t].on)
+			fake_quant(it->act[t],
+				   n * tm_tensor_numel(m->tensors[t]),
+				   &it->fq[t]);
+	}
 	for (size_t k = 0; k < m->n_nodes; k++) {
 		const tm_node *nd = m->nodes[k];
 		tm_op_args args;
 		tm_status st;
+		size_t y;
 
 		for (size_t i = 0; i < nd->n_inputs; i++) {
 			const tm_tensor *t = m->tensors[nd->inputs[i]];
 
-			it->in[i] = t->kind == TM_TENSOR_CONST
-					    ? t->data
-					    : it->act[nd->inputs[i]];
+			if (t->kind != TM_TENSOR_CONST)
+				it->in[i] = it->act[nd->inputs[i]];
+			else if (it->cst && it->cst[nd->inputs[i]])
+				it->in[i] = it->cst[nd->inputs[i]];
+			else
+				it->in[i] = t->data;
 		}
 		args.m = m;
 		args.node = nd;
@@ -126,6 +170,10 @@ tm_priv_interp_run(tm_interp *it, size_t n, tm_error *err)
 		st = tm_priv_op_run(&args, err);
 		if (st)
 			return st;
+		y = nd->outputs[0];
+		if (it->fq && it->fq[y].on)
+			fake_quant(args.out, n * tm_tensor_numel(m->tensors[y]),
+				   &it->fq[y]);
 	}
 	return TM_OK;
 }

@@ -30,4 +30,22 @@ TM_PRIV size_t tm_priv_interp_bytes(const tm_interp *it);
  * constants. */
 TM_PRIV const float *tm_priv_interp_tensor(const tm_interp *it, size_t t);
 
+/* Fake quantization of one activation tensor (tm_priv_interp_fake_quant):
+ * every value x becomes scale (q - zero_point), q = clamp(lround(x /
+ * scale) + zero_point, -128, 127); off leaves the tensor as it is. */
+typedef struct tm_fq {
+	int on;
+	double scale;
+	int32_t zero_point;
+} tm_fq;
+
+/* Makes it run the int8 model emulated in float: before a run, the model
+ * inputs whose fq[t].on are fake-quantized in place; after each node,
+ * its output likewise; a constant t with consts[t] != NULL reads those
+ * numel floats instead of its data (the dequantized int8 weights). fq
+ * and consts have m->n_tensors entries, are borrowed and must outlive
+ * the runs; NULL for either turns that part off. */
+TM_PRIV void tm_priv_interp_fake_quant(tm_interp *it, const tm_fq *fq,
+				       const float *const *consts);
+
 #endif

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <tmpipe/quant.h>
+
 #include "dataset_priv.h"
 #include "interp_priv.h"
 #include "transform_priv.h"
@@ -157,10 +159,12 @@ tm_priv_transforms_check(const tm_pipeline *pl, const char *file,
 
 /* --- tm_transform_ctx -------------------------------------------------- */
 
-tm_status
-tm_transform_ctx_stream(const tm_transform_ctx *ctx, const tm_model *m,
-			const size_t *tensors, size_t n,
-			tm_tensor_visit_fn visit, void *user, tm_error *err)
+/* Streams the calibration data through m (fake-quantized by fq and
+ * consts when not NULL: tm_priv_interp_fake_quant). */
+static tm_status
+stream(const tm_transform_ctx *ctx, const tm_model *m, const size_t *tensors,
+       size_t n, tm_tensor_visit_fn visit, void *user, const tm_fq *fq,
+       const float *const *consts, tm_error *err)
 {
 	tm_dataset *ds = NULL;
 	tm_dataset_reader *rd = NULL;
@@ -192,6 +196,7 @@ tm_transform_ctx_stream(const tm_transform_ctx *ctx, const tm_model *m,
 	}
 	for (size_t i = 0; i < m->n_inputs; i++)
 		in[i] = tm_priv_interp_input(it, i);
+	tm_priv_interp_fake_quant(it, fq, consts);
 	for (size_t b = 0; b < tm_priv_dataset_batches(ds) && !st; b++) {
 		size_t got = 0;
 
@@ -208,6 +213,185 @@ out:
 	tm_priv_interp_free(it);
 	tm_priv_dataset_reader_free(rd);
 	tm_priv_dataset_free(ds);
+	return st;
+}
+
+tm_status
+tm_transform_ctx_stream(const tm_transform_ctx *ctx, const tm_model *m,
+			const size_t *tensors, size_t n,
+			tm_tensor_visit_fn visit, void *user, tm_error *err)
+{
+	return stream(ctx, m, tensors, n, visit, user, NULL, NULL, err);
+}
+
+/* The fixed output parameters of sigmoid, softmax (1/256, -128) and tanh
+ * (1/128, 0), as the quantize pass sets them (QUANT.md). */
+static int
+fixed_params(tm_op op, tm_fq *fq)
+{
+	switch (op) {
+	case TM_OP_SIGMOID:
+	case TM_OP_SOFTMAX:
+		fq->scale = 1.0 / 256.0;
+		fq->zero_point = -128;
+		return 1;
+	case TM_OP_TANH:
+		fq->scale = 1.0 / 128.0;
+		fq->zero_point = 0;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* 1 when the int8 model never holds tensor t, the output of node n: the
+ * quantize pass folds a ReLU or Clip that alone reads it into n, which
+ * then requantizes straight into that node's output (quantize.c,
+ * fold_activation). */
+static int
+folded(const tm_model *m, const tm_node *n, size_t t)
+{
+	const tm_node *next = NULL;
+
+	switch (n->op) {
+	case TM_OP_DENSE:
+	case TM_OP_CONV2D:
+	case TM_OP_BATCHNORM:
+		break;
+	case TM_OP_ADD:
+		/* quantize_add folds only an add of two activations */
+		if (m->tensors[n->inputs[0]]->kind == TM_TENSOR_CONST ||
+		    m->tensors[n->inputs[1]]->kind == TM_TENSOR_CONST)
+			return 0;
+		break;
+	default:
+		return 0;
+	}
+	for (size_t i = 0; i < m->n_outputs; i++)
+		if (m->outputs[i] == t)
+			return 0;
+	for (size_t k = 0; k < m->n_nodes; k++)
+		for (size_t i = 0; i < m->nodes[k]->n_inputs; i++)
+			if (m->nodes[k]->inputs[i] == t) {
+				if (next)
+					return 0;
+				next = m->nodes[k];
+			}
+	return next && (next->op == TM_OP_RELU || next->op == TM_OP_CLIP);
+}
+
+/* The fake quantization of activation t (produced by node n, NULL for a
+ * model input): its calibrated range through tm_quant_affine or
+ * tm_quant_affine_symmetric, exactly as the quantize pass. */
+static tm_status
+activation_fq(const tm_model *m, const tm_node *n, size_t t, tm_fq *fq,
+	      tm_error *err)
+{
+	const tm_tensor *x = m->tensors[t];
+	tm_status st;
+
+	fq->on = 0;
+	if (n && fixed_params(n->op, fq)) {
+		fq->on = 1;
+		return TM_OK;
+	}
+	if (n && folded(m, n, t))
+		return TM_OK;
+	if (!x->has_range)
+		return tm_error_set(err, TM_ERR_INVALID, "tensor '%s' has no "
+				    "range: calibrate before streaming the "
+				    "int8 model", x->name);
+	st = x->symmetric_range
+		     ? tm_quant_affine_symmetric(x->lo, x->hi, &fq->scale,
+						 &fq->zero_point, err)
+		     : tm_quant_affine(x->lo, x->hi, &fq->scale,
+				       &fq->zero_point, err);
+	if (st) {
+		tm_error_prefix(err, "tensor '%s'", x->name);
+		return st;
+	}
+	fq->on = 1;
+	return TM_OK;
+}
+
+/* The dequantized int8 weights of dense or conv2d node n, per tensor or
+ * per output channel as the quantize pass makes them: q * scale. */
+static float *
+dequantized_weights(const tm_tensor *w, int per_channel, tm_error *err)
+{
+	size_t nw = tm_tensor_numel(w);
+	size_t nc = per_channel ? (size_t)w->shape[0] : 1, per = nw / nc;
+	float *d = malloc(nw ? nw * sizeof *d : 1);
+	int8_t *q = malloc(nw ? nw : 1);
+
+	if (!d || !q) {
+		free(d);
+		free(q);
+		tm_error_set(err, TM_ERR_NOMEM, "out of memory");
+		return NULL;
+	}
+	for (size_t c = 0; c < nc; c++) {
+		double s = tm_quant_weight_scale(w->data + c * per, per);
+
+		tm_quant_weights(w->data + c * per, per, s, q + c * per);
+		for (size_t i = 0; i < per; i++)
+			d[c * per + i] = (float)(s * q[c * per + i]);
+	}
+	free(q);
+	return d;
+}
+
+tm_status
+tm_transform_ctx_stream_quantized(const tm_transform_ctx *ctx,
+				  const tm_model *m, const size_t *tensors,
+				  size_t n, tm_tensor_visit_fn visit,
+				  void *user, tm_error *err)
+{
+	tm_fq *fq = NULL;
+	float **consts = NULL;
+	unsigned char *pc = NULL;
+	tm_status st = TM_OK;
+
+	if (!ctx || !ctx->pl || !ctx->pl->has_calibration)
+		return tm_error_set(err, TM_ERR_INVALID, "no calibration "
+				    "data to stream");
+	fq = calloc(m->n_tensors ? m->n_tensors : 1, sizeof *fq);
+	consts = calloc(m->n_tensors ? m->n_tensors : 1, sizeof *consts);
+	pc = calloc(m->n_nodes ? m->n_nodes : 1, 1);
+	if (!fq || !consts || !pc) {
+		st = tm_error_set(err, TM_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	st = tm_priv_pipeline_per_channel(ctx->pl, m, pc, err);
+	for (size_t i = 0; i < m->n_inputs && !st; i++)
+		st = activation_fq(m, NULL, m->inputs[i], &fq[m->inputs[i]],
+				   err);
+	for (size_t k = 0; k < m->n_nodes && !st; k++) {
+		const tm_node *nd = m->nodes[k];
+		size_t w;
+
+		st = activation_fq(m, nd, nd->outputs[0], &fq[nd->outputs[0]],
+				   err);
+		if (st || (nd->op != TM_OP_DENSE && nd->op != TM_OP_CONV2D))
+			continue;
+		/* A weight that several layers share: the last one's
+		 * choice, as the quantize pass (it quantizes in node
+		 * order). */
+		w = nd->inputs[1];
+		free(consts[w]);
+		consts[w] = dequantized_weights(m->tensors[w], pc[k], err);
+		if (!consts[w])
+			st = err ? err->code : TM_ERR_NOMEM;
+	}
+	if (!st)
+		st = stream(ctx, m, tensors, n, visit, user, fq,
+			    (const float *const *)consts, err);
+out:
+	for (size_t t = 0; consts && t < m->n_tensors; t++)
+		free(consts[t]);
+	free(consts);
+	free(fq);
+	free(pc);
 	return st;
 }
 

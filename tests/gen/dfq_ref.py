@@ -49,6 +49,28 @@ The outputs are committed; `make check` needs no Python.
             with weights per channel, as the mean output of the
             convolution by W_q - W over the samples and positions (torch,
             float64).
+  correct_mlp/ [6]: fc1 (8x6) - h1 (ReLU) - fc2 (6x8) - h2 (ReLU) - fc3
+            (3x6), the output; calib.npy, holdout.npy (256 samples each,
+            uniform in [-0.5, 1.5]; calib_large.npy and
+            holdout_large.npy, 4096 each, for the mean output error of
+            tests/unit/test_dfq.c); ranges minmax, but h1's the
+            percentile (0, 90) range (numpy.percentile; the observer is
+            within 3.7e-9 R of it): the int8 model clips h1's top tenth,
+            which lowers its mean. ref/<layer>.weights.npy: the weights
+            mode's correction (W_q - W) E[x], weights per tensor;
+            ref/<layer>.empirical.npy: the empirical mode's, W_q E[x~] -
+            W E[x], with x~ the layer's input in a float64 fake-quantized
+            emulation of the int8 model (activations rounded to their
+            int8 grid at the calibrated scale and zero point, fc1 and
+            fc2's outputs not (the ReLU is folded into them), weights
+            dequantized, the earlier layers' biases corrected first).
+            The emulation checks that no value it rounds is within 1e-4
+            steps of a tie, so float32 and float64 agree on every
+            rounding.
+  correct_conv/ ref/<conv>.empirical.npy: the same for the conv net
+            below (weights per channel, minmax ranges), by convolving
+            the fake-quantized inputs with W_q and the float ones with W
+            (torch, float64), averaged over samples and positions.
   cle/      calib.npy and holdout.npy, 256 samples each of the input of
             tests/data/transforms/cle_dense (randn [4]), for the int8
             SQNR with and without cle.
@@ -297,6 +319,124 @@ def correct_conv(gen):
              e.mean(dim=(0, 2, 3)).detach().numpy())
 
 
+# --- bias_correct, empirical mode ------------------------------------------
+
+TIE_MARGIN = 1e-4
+
+
+def fake_quant(x, scale, zp, exact=False):
+    """The int8 model's activation x, in float: QUANT.md's quantization
+    (lround, clamp to [-128, 127]) and back. Unless x is exact (float32
+    data, divided in float64 here as in the core), checks that no
+    unclamped value is within TIE_MARGIN steps of a rounding tie."""
+    v = np.asarray(x, dtype=np.float64) / scale
+    q = lround(v) + zp
+    inside = (q > -128) & (q < 127)
+    frac = np.abs(np.abs(v - np.trunc(v)) - 0.5)
+    assert exact or not inside.any() or \
+        frac[inside].min() > TIE_MARGIN, frac[inside].min()
+    return scale * (np.clip(q, -128, 127) - zp)
+
+
+def quantized_weights(w, per_channel):
+    """QUANT.md's int8 weights, dequantized (per tensor, or per output
+    channel)."""
+    w = np.asarray(w, dtype=np.float64)
+    flat = w.reshape(w.shape[0], -1)
+    if per_channel:
+        s = np.abs(flat).max(axis=1, keepdims=True) / 127.0
+    else:
+        s = np.full((w.shape[0], 1), np.abs(flat).max() / 127.0)
+    return (np.clip(lround(flat / s), -127, 127) * s).reshape(w.shape)
+
+
+def corrected(b, corr):
+    """The float bias the plugin leaves: b + (float)(-corr), in float32."""
+    return (b.astype(F32) + (-corr).astype(F32)).astype(F32)
+
+
+def correct_mlp(rng):
+    folder = os.path.join(OUT, "correct_mlp")
+    dims = [(8, 6), (6, 8), (3, 6)]
+    ws = [rng.normal(0.0, 0.5, d).astype(F32) for d in dims]
+    bs = [rng.uniform(-0.2, 0.2, d[0]).astype(F32) for d in dims]
+    calib = rng.uniform(-0.5, 1.5, (256, 6)).astype(F32)
+    hold = rng.uniform(-0.5, 1.5, (256, 6)).astype(F32)
+    for i, (w, b) in enumerate(zip(ws, bs)):
+        save(folder, "fc%d.weight" % (i + 1), w)
+        save(folder, "fc%d.bias" % (i + 1), b)
+    save(folder, "calib", calib)
+    save(folder, "holdout", hold)
+
+    # The float model in float32, as the interpreter runs it: its ranges.
+    x = calib
+    h1 = np.maximum(x @ ws[0].T + bs[0], 0).astype(F32)
+    h2 = np.maximum(h1 @ ws[1].T + bs[1], 0).astype(F32)
+    s_x = affine(float(x.min()), float(x.max()))
+    hi = float(F32(np.percentile(h1.astype(np.float64), 90)))
+    s_h1 = affine(0.0, hi)
+    s_h2 = affine(float(h2.min()), float(h2.max()))
+    assert (h1 > hi).mean() > 0.05           # a tenth of h1 is clipped
+    # Float inputs of each layer, float64 means.
+    xs = [x, h1, h2]
+    mean = [a.astype(np.float64).mean(axis=0) for a in xs]
+    wq = [quantized_weights(w, False) for w in ws]
+    w64 = [w.astype(np.float64) for w in ws]
+    ref = os.path.join(folder, "ref")
+    for i in range(3):
+        save(ref, "fc%d.weights" % (i + 1), (wq[i] - w64[i]) @ mean[i])
+    # The int8 model, layer by layer, each bias corrected before the next
+    # layer's input is measured.
+    xt = fake_quant(x, *s_x, exact=True)
+    scales = [s_h1, s_h2]
+    for i in range(3):
+        corr = wq[i] @ xt.mean(axis=0) - w64[i] @ mean[i]
+        save(ref, "fc%d.empirical" % (i + 1), corr)
+        if i < 2:
+            b = corrected(bs[i], corr).astype(np.float64)
+            xt = fake_quant(np.maximum(xt @ wq[i].T + b, 0), *scales[i])
+        print("bias_correct fc%d: weights %s, empirical %s" % (
+            i + 1, np.round((wq[i] - w64[i]) @ mean[i], 5),
+            np.round(corr, 5)))
+    # For the mean output error with and without the correction: enough
+    # samples that the means are not sampling noise.
+    save(folder, "calib_large", rng.uniform(-0.5, 1.5, (4096, 6)))
+    save(folder, "holdout_large", rng.uniform(-0.5, 1.5, (4096, 6)))
+
+
+def correct_conv_empirical():
+    folder = os.path.join(OUT, "correct_conv")
+    load = lambda n: torch.from_numpy(  # noqa: E731
+        np.load(os.path.join(folder, n + ".npy")).astype(np.float64))
+    w1, b1, w2, b2 = (load(n) for n in ("conv1.weight", "conv1.bias",
+                                        "conv2.weight", "conv2.bias"))
+    x32 = np.load(os.path.join(folder, "calib.npy"))
+    conv = torch.nn.functional.conv2d
+    k1, k2 = {"stride": 2, "padding": 1}, {"padding": 1, "groups": 2}
+    # Ranges from the float32 model (minmax).
+    with torch.no_grad():
+        a1 = torch.relu(conv(torch.from_numpy(x32), w1.float(), b1.float(),
+                             **k1))
+    s_x = affine(float(x32.min()), float(x32.max()))
+    s_a1 = affine(float(a1.min()), float(a1.max()))
+    x = torch.from_numpy(x32).double()
+    a1 = a1.double()
+    q1 = torch.from_numpy(quantized_weights(w1.numpy(), True))
+    q2 = torch.from_numpy(quantized_weights(w2.numpy(), True))
+    ref = os.path.join(folder, "ref")
+    xt = torch.from_numpy(fake_quant(x.numpy(), *s_x, exact=True))
+    with torch.no_grad():
+        c1 = (conv(xt, q1, None, **k1) - conv(x, w1, None, **k1)).mean(
+            dim=(0, 2, 3))
+        b1c = torch.from_numpy(corrected(b1.numpy(), c1.numpy())).double()
+        at = torch.from_numpy(fake_quant(
+            torch.relu(conv(xt, q1, b1c, **k1)).numpy(), *s_a1))
+        c2 = (conv(at, q2, None, **k2) - conv(a1, w2, None, **k2)).mean(
+            dim=(0, 2, 3))
+    save(ref, "conv1.empirical", c1.numpy())
+    save(ref, "conv2.empirical", c2.numpy())
+
+
 def cle(gen):
     folder = os.path.join(OUT, "cle")
     save(folder, "calib", torch.randn(256, 4, generator=gen).numpy())
@@ -310,6 +450,8 @@ def main():
     cle(torch.Generator().manual_seed(6))
     correct_conv(torch.Generator().manual_seed(42))
     absorb_conv(torch.Generator().manual_seed(7))
+    correct_mlp(np.random.default_rng(20191029))
+    correct_conv_empirical()
 
 
 if __name__ == "__main__":

@@ -106,6 +106,22 @@ TM_API tm_status tm_transform_ctx_stream(const tm_transform_ctx *ctx,
 					 const size_t *tensors, size_t n,
 					 tm_tensor_visit_fn visit, void *user,
 					 tm_error *err);
+/* tm_transform_ctx_stream through the int8 model that the quantize
+ * pass will make of model as it is now, emulated in float ("fake
+ * quantization"): every activation the int8 model holds (model inputs,
+ * node outputs except a dense/conv2d/batchnorm/add output that the
+ * quantize pass folds a ReLU or Clip into) is rounded to its int8 grid,
+ * x -> s (clamp(lround(x / s) + zp, -128, 127) - zp), with the (s, zp)
+ * of its calibrated range (tm_quant_affine, tm_quant_affine_symmetric;
+ * sigmoid, tanh and softmax outputs their fixed ones); dense and conv2d
+ * weights are the dequantized int8 ones (per tensor or per channel, as
+ * tm_transform_ctx_per_channel says); biases are the float ones, with
+ * the quantize-only deltas in place (tm_tensor_add_qdelta). visit sees
+ * the fake-quantized values. Needs calibrated ranges. */
+TM_API tm_status tm_transform_ctx_stream_quantized(
+	const tm_transform_ctx *ctx, const tm_model *model,
+	const size_t *tensors, size_t n, tm_tensor_visit_fn visit,
+	void *user, tm_error *err);
 /* 1 when the quantize pass will quantize the weights of node (an index
  * into model->nodes) per output channel, 0 per tensor: the pipeline's
  * quantize section applied to the model as it is now. -1 (err filled) on
