@@ -32,41 +32,49 @@ fixed_params(tm_op op, double *scale, int32_t *zp)
 	}
 }
 
-static tm_status
-quantize_activation(tm_tensor *t, const tm_node *producer, tm_error *err)
+tm_status
+tm_priv_activation_params(const tm_tensor *t, const tm_node *producer,
+			  double *scale, int32_t *zero_point, tm_error *err)
 {
 	tm_status st;
 
-	if (t->quant_given)	/* the frontend's, kept as given */
-		return TM_OK;
-	if (producer && fixed_params(producer->op, &t->q.scale,
-				     &t->q.zero_point)) {
-		t->q.scheme = TM_QSCHEME_PER_TENSOR;
+	if (t->quant_given) {	/* the frontend's, kept as given */
+		*scale = t->q.scale;
+		*zero_point = t->q.zero_point;
 		return TM_OK;
 	}
+	if (producer && fixed_params(producer->op, scale, zero_point))
+		return TM_OK;
 	if (!t->has_range)
 		return tm_error_set(err, TM_ERR_INVALID,
 				    "tensor '%s' has no range: the model "
 				    "gives none and nothing calibrated it (add "
 				    "a calibration section)", t->name);
 	st = t->symmetric_range
-		     ? tm_quant_affine_symmetric(t->lo, t->hi, &t->q.scale,
-						 &t->q.zero_point, err)
-		     : tm_quant_affine(t->lo, t->hi, &t->q.scale,
-				       &t->q.zero_point, err);
-	if (st) {
+		     ? tm_quant_affine_symmetric(t->lo, t->hi, scale,
+						 zero_point, err)
+		     : tm_quant_affine(t->lo, t->hi, scale, zero_point, err);
+	if (st)
 		tm_error_prefix(err, "tensor '%s'", t->name);
-		return st;
-	}
-	t->q.scheme = TM_QSCHEME_PER_TENSOR;
-	return TM_OK;
+	return st;
+}
+
+static tm_status
+quantize_activation(tm_tensor *t, const tm_node *producer, tm_error *err)
+{
+	tm_status st = tm_priv_activation_params(t, producer, &t->q.scale,
+						 &t->q.zero_point, err);
+
+	if (!st)
+		t->q.scheme = TM_QSCHEME_PER_TENSOR;
+	return st;
 }
 
 /* The single consumer of tensor t, or NULL when none or several. */
-static tm_node *
+static const tm_node *
 sole_consumer(const tm_model *m, size_t t)
 {
-	tm_node *found = NULL;
+	const tm_node *found = NULL;
 
 	for (size_t k = 0; k < m->n_nodes; k++)
 		for (size_t i = 0; i < m->nodes[k]->n_inputs; i++)
@@ -173,15 +181,38 @@ quantize_weights(tm_tensor *w, int per_channel, double **scales_out,
  * then requantizes straight into that node's output tensor, whose
  * parameters bound the clamp (QUANT.md: ReLU act_min = zp; ReLU6 act_max
  * = lround(6 / s_out) + zp; any Clip(lo, hi) likewise at both ends). */
+const tm_node *
+tm_priv_folded_activation(const tm_model *m, const tm_node *n)
+{
+	const tm_node *next;
+
+	switch (n->op) {
+	case TM_OP_DENSE:
+	case TM_OP_CONV2D:
+	case TM_OP_BATCHNORM:
+		break;
+	case TM_OP_ADD:		/* of two activations (quantize_add) */
+		if (m->tensors[n->inputs[0]]->kind == TM_TENSOR_CONST ||
+		    m->tensors[n->inputs[1]]->kind == TM_TENSOR_CONST)
+			return NULL;
+		break;
+	default:
+		return NULL;
+	}
+	next = sole_consumer(m, n->outputs[0]);
+	return next && (next->op == TM_OP_RELU || next->op == TM_OP_CLIP)
+		       ? next
+		       : NULL;
+}
+
 static void
 fold_activation(tm_model *m, tm_node *n)
 {
-	tm_node *next = sole_consumer(m, n->outputs[0]);
+	const tm_node *next = tm_priv_folded_activation(m, n);
 	const tm_tensor *y;
 	double lo = -INFINITY, hi = INFINITY;
 
-	n->fused_relu = next && (next->op == TM_OP_RELU ||
-				 next->op == TM_OP_CLIP);
+	n->fused_relu = next != NULL;
 	n->requant_out = n->fused_relu ? next->outputs[0] : n->outputs[0];
 	y = m->tensors[n->requant_out];
 	if (n->fused_relu && next->op == TM_OP_RELU)

@@ -10,6 +10,7 @@
 
 #include "dataset_priv.h"
 #include "interp_priv.h"
+#include "quantize_priv.h"
 #include "transform_priv.h"
 
 /* The reserved slots the needs and run_ctx fields took: the size of the
@@ -224,94 +225,23 @@ tm_transform_ctx_stream(const tm_transform_ctx *ctx, const tm_model *m,
 	return stream(ctx, m, tensors, n, visit, user, NULL, NULL, err);
 }
 
-/* The fixed output parameters of sigmoid, softmax (1/256, -128) and tanh
- * (1/128, 0), as the quantize pass sets them (QUANT.md). */
-static int
-fixed_params(tm_op op, tm_fq *fq)
-{
-	switch (op) {
-	case TM_OP_SIGMOID:
-	case TM_OP_SOFTMAX:
-		fq->scale = 1.0 / 256.0;
-		fq->zero_point = -128;
-		return 1;
-	case TM_OP_TANH:
-		fq->scale = 1.0 / 128.0;
-		fq->zero_point = 0;
-		return 1;
-	default:
-		return 0;
-	}
-}
-
-/* 1 when the int8 model never holds tensor t, the output of node n: the
- * quantize pass folds a ReLU or Clip that alone reads it into n, which
- * then requantizes straight into that node's output (quantize.c,
- * fold_activation). */
-static int
-folded(const tm_model *m, const tm_node *n, size_t t)
-{
-	const tm_node *next = NULL;
-
-	switch (n->op) {
-	case TM_OP_DENSE:
-	case TM_OP_CONV2D:
-	case TM_OP_BATCHNORM:
-		break;
-	case TM_OP_ADD:
-		/* quantize_add folds only an add of two activations */
-		if (m->tensors[n->inputs[0]]->kind == TM_TENSOR_CONST ||
-		    m->tensors[n->inputs[1]]->kind == TM_TENSOR_CONST)
-			return 0;
-		break;
-	default:
-		return 0;
-	}
-	for (size_t i = 0; i < m->n_outputs; i++)
-		if (m->outputs[i] == t)
-			return 0;
-	for (size_t k = 0; k < m->n_nodes; k++)
-		for (size_t i = 0; i < m->nodes[k]->n_inputs; i++)
-			if (m->nodes[k]->inputs[i] == t) {
-				if (next)
-					return 0;
-				next = m->nodes[k];
-			}
-	return next && (next->op == TM_OP_RELU || next->op == TM_OP_CLIP);
-}
-
 /* The fake quantization of activation t (produced by node n, NULL for a
- * model input): its calibrated range through tm_quant_affine or
- * tm_quant_affine_symmetric, exactly as the quantize pass. */
+ * model input): the scale and zero point the quantize pass gives it. */
 static tm_status
 activation_fq(const tm_model *m, const tm_node *n, size_t t, tm_fq *fq,
 	      tm_error *err)
 {
-	const tm_tensor *x = m->tensors[t];
 	tm_status st;
 
+	/* The int8 model never holds the output of a layer whose ReLU or
+	 * Clip is folded into it. */
 	fq->on = 0;
-	if (n && fixed_params(n->op, fq)) {
-		fq->on = 1;
+	if (n && tm_priv_folded_activation(m, n))
 		return TM_OK;
-	}
-	if (n && folded(m, n, t))
-		return TM_OK;
-	if (!x->has_range)
-		return tm_error_set(err, TM_ERR_INVALID, "tensor '%s' has no "
-				    "range: calibrate before streaming the "
-				    "int8 model", x->name);
-	st = x->symmetric_range
-		     ? tm_quant_affine_symmetric(x->lo, x->hi, &fq->scale,
-						 &fq->zero_point, err)
-		     : tm_quant_affine(x->lo, x->hi, &fq->scale,
+	st = tm_priv_activation_params(m->tensors[t], n, &fq->scale,
 				       &fq->zero_point, err);
-	if (st) {
-		tm_error_prefix(err, "tensor '%s'", x->name);
-		return st;
-	}
-	fq->on = 1;
-	return TM_OK;
+	fq->on = !st;
+	return st;
 }
 
 /* The dequantized int8 weights of dense or conv2d node n, per tensor or

@@ -951,8 +951,8 @@ test_stream_quantized(void)
 							  grab_visit, q, &err),
 			TM_ERR_INVALID);
 	CHECK_STR(tm_error_format(&err, msg, sizeof msg),
-		  "tensor 'h1' has no range: calibrate before streaming the "
-		  "int8 model");
+		  "tensor 'h1' has no range: the model gives none and "
+		  "nothing calibrated it (add a calibration section)");
 	tm_error_clear(&err);
 out:
 	if (err.code)
