@@ -92,9 +92,11 @@ sole_consumer(const tm_model *m, size_t t)
  * (bn_fold, cle) has changed the float weights since, so they no longer
  * equal q8 times the scale (as the frontend wrote them): those are
  * quantized again. */
-static int
-given_weights(tm_tensor *w, double **scales_out, size_t *n_out,
-	      tm_status *st, tm_error *err)
+/* The number of scales of weights w whose int8 values and scales the
+ * frontend gave and whose float values still equal them (no transform
+ * changed them since), or 0. */
+static size_t
+given_match(const tm_tensor *w)
 {
 	size_t nc, nw = tm_tensor_numel(w), per;
 
@@ -108,6 +110,17 @@ given_weights(tm_tensor *w, double **scales_out, size_t *n_out,
 		if (w->data[k] != (float)((double)w->q8[k] * s))
 			return 0;
 	}
+	return nc;
+}
+
+static int
+given_weights(tm_tensor *w, double **scales_out, size_t *n_out,
+	      tm_status *st, tm_error *err)
+{
+	size_t nc = given_match(w);
+
+	if (!nc)
+		return 0;
 	*scales_out = malloc(nc * sizeof **scales_out);
 	if (!*scales_out) {
 		*st = tm_error_set(err, TM_ERR_NOMEM, "out of memory");
@@ -174,6 +187,33 @@ quantize_weights(tm_tensor *w, int per_channel, double **scales_out,
 	}
 	*scales_out = sc;
 	*n_out = nc;
+	return TM_OK;
+}
+
+tm_status
+tm_quant_weights_dequantized(const tm_tensor *w, int per_channel, double *out,
+			     tm_error *err)
+{
+	size_t nw = tm_tensor_numel(w);
+	size_t nc = per_channel ? (size_t)w->shape[0] : 1, per = nw / nc;
+	int8_t *q;
+
+	if (given_match(w)) {	/* data is q8 times the scale already */
+		for (size_t k = 0; k < nw; k++)
+			out[k] = (double)w->data[k];
+		return TM_OK;
+	}
+	q = malloc(nw ? nw : 1);
+	if (!q)
+		return tm_error_set(err, TM_ERR_NOMEM, "out of memory");
+	for (size_t c = 0; c < nc; c++) {
+		double s = tm_quant_weight_scale(w->data + c * per, per);
+
+		tm_quant_weights(w->data + c * per, per, s, q + c * per);
+		for (size_t i = 0; i < per; i++)
+			out[c * per + i] = (double)q[c * per + i] * s;
+	}
+	free(q);
 	return TM_OK;
 }
 

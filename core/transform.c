@@ -250,24 +250,19 @@ static float *
 dequantized_weights(const tm_tensor *w, int per_channel, tm_error *err)
 {
 	size_t nw = tm_tensor_numel(w);
-	size_t nc = per_channel ? (size_t)w->shape[0] : 1, per = nw / nc;
 	float *d = malloc(nw ? nw * sizeof *d : 1);
-	int8_t *q = malloc(nw ? nw : 1);
+	double *v = malloc(nw ? nw * sizeof *v : 1);
 
-	if (!d || !q) {
+	if (!d || !v || tm_quant_weights_dequantized(w, per_channel, v, err)) {
+		if (!d || !v)
+			tm_error_set(err, TM_ERR_NOMEM, "out of memory");
 		free(d);
-		free(q);
-		tm_error_set(err, TM_ERR_NOMEM, "out of memory");
+		free(v);
 		return NULL;
 	}
-	for (size_t c = 0; c < nc; c++) {
-		double s = tm_quant_weight_scale(w->data + c * per, per);
-
-		tm_quant_weights(w->data + c * per, per, s, q + c * per);
-		for (size_t i = 0; i < per; i++)
-			d[c * per + i] = (float)(s * q[c * per + i]);
-	}
-	free(q);
+	for (size_t k = 0; k < nw; k++)
+		d[k] = (float)v[k];
+	free(v);
 	return d;
 }
 

@@ -161,38 +161,6 @@ visit(void *user, size_t tensor, const float *values, size_t n,
 	return TM_OK;
 }
 
-/* The dequantized int8 weights, as the quantize pass will quantize
- * them. */
-static tm_status
-dequantized(const tm_tensor *w, int per_channel, double *wq, tm_error *err)
-{
-	size_t nw = tm_tensor_numel(w), nc = per_channel ?
-						     (size_t)w->shape[0] : 1;
-	size_t per = nw / nc;
-	int8_t *q = malloc(nw ? nw : 1);
-
-	if (!q)
-		return tm_error_set(err, TM_ERR_NOMEM, "out of memory");
-	for (size_t c = 0; c < nc; c++) {
-		double s = tm_quant_weight_scale(w->data + c * per, per);
-
-		tm_quant_weights(w->data + c * per, per, s, q + c * per);
-		for (size_t i = 0; i < per; i++)
-			wq[c * per + i] = (double)q[c * per + i] * s;
-	}
-	free(q);
-	return TM_OK;
-}
-
-/* A tensor name for a new bias of layer l (bn_fold's rule). */
-static void
-bias_name(const tm_model *m, const tm_node *l, char *buf, size_t size)
-{
-	snprintf(buf, size, "%s.bias", l->name);
-	for (unsigned i = 1; tm_model_find_tensor(m, buf); i++)
-		snprintf(buf, size, "%s.bias.%u", l->name, i);
-}
-
 /* Corrects layer l's bias by -(W_q E[x~] - W E[x]): x~ the input in the
  * int8 model (qsum; empirical), or x itself (weights). */
 static tm_status
@@ -213,7 +181,7 @@ correct(bc *c, layer *l, int per_channel, int empirical, tm_error *err)
 		st = tm_error_set(err, TM_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	st = dequantized(w, per_channel, wq, err);
+	st = tm_quant_weights_dequantized(w, per_channel, wq, err);
 	if (st)
 		goto out;
 	for (size_t o = 0; o < l->out; o++) {
@@ -229,23 +197,7 @@ correct(bc *c, layer *l, int per_channel, int empirical, tm_error *err)
 		delta[o] = (float)-e;
 		most = fmax(most, fabs(e));
 	}
-	if (n->n_inputs < 3) {
-		int64_t shape[1] = { (int64_t)l->out };
-		float *zeros = calloc(l->out, sizeof *zeros);
-		char name[512];
-
-		if (!zeros) {
-			st = tm_error_set(err, TM_ERR_NOMEM, "out of memory");
-			goto out;
-		}
-		bias_name(m, n, name, sizeof name);
-		st = tm_model_add_const(m, name, 1, shape, zeros, err);
-		free(zeros);
-		if (!st)
-			st = tm_model_node_add_input(m, n, name, err);
-		if (st)
-			goto out;
-	}
+	/* correct_run gave every layer a bias before the first stream. */
 	b = m->tensors[n->inputs[2]];
 	st = tm_tensor_add_qdelta(b, delta, err);
 	if (st) {
@@ -416,6 +368,14 @@ correct_run(tm_model *m, const tm_params *params, const tm_transform_ctx *ctx,
 			continue;
 		}
 		st = add_layer(&c, n, k, err);
+		/* Every layer gets its bias (zeros if it had none) now,
+		 * before any stream: the model's tensors then stay as they
+		 * are while the rounds index them. */
+		if (!st) {
+			tm_tensor *b;
+
+			st = tm_model_node_bias(m, n, &b, err);
+		}
 	}
 	if (st)
 		goto out;
@@ -430,8 +390,8 @@ correct_run(tm_model *m, const tm_params *params, const tm_transform_ctx *ctx,
 		st = tm_error_set(err, TM_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	/* Per-channel choices from the nodes as they are (correct() adds
-	 * bias tensors, never nodes). */
+	/* Per-channel choices from the nodes as they are (nothing adds
+	 * nodes). */
 	for (size_t k = 0; k < c.n_layers; k++) {
 		pc[k] = tm_transform_ctx_per_channel(ctx, m, c.layers[k].idx,
 						     err);

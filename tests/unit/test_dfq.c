@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <tmpipe/lower.h>
 #include <tmpipe/log.h>
@@ -740,6 +742,53 @@ test_correct_conv(void)
 	}
 }
 
+/* Layers without biases: every mode gives each one a bias of its own
+ * before it streams anything (the empirical rounds index the model's
+ * tensors, which must not grow under them), holding the correction. */
+static void
+test_correct_no_bias(void)
+{
+	char dir[4096], tmp[4096], text[8192], src[4096], dst[4096];
+	static const char *const modes[] = { "weights", "empirical" };
+
+	dfq_dir("correct_mlp", dir, sizeof dir);
+	snprintf(tmp, sizeof tmp, "%s/nobias", tm_test_tmpdir());
+	mkdir(tmp, 0777);
+	for (int l = 1; l <= 3; l++) {
+		snprintf(src, sizeof src, "%s/fc%d.weight.npy", dir, l);
+		snprintf(dst, sizeof dst, "%s/fc%d.weight.npy", tmp, l);
+		unlink(dst);
+		CU_ASSERT_EQUAL_FATAL(symlink(src, dst), 0);
+	}
+	snprintf(text, sizeof text, "tmpipe: 1\nmodel:\n  frontend: npy\n"
+		 "  dir: %s\n  inputs: {input: [6]}\n  layers:\n"
+		 "    - {name: fc1, op: dense, input: input}\n"
+		 "    - {name: h1, op: relu, input: fc1}\n"
+		 "    - {name: fc2, op: dense, input: h1}\n"
+		 "    - {name: h2, op: relu, input: fc2}\n"
+		 "    - {name: fc3, op: dense, input: h2}\n"
+		 "calibration:\n  data: %s/calib.npy\n  observer: minmax\n"
+		 "  batch: 7\n", tmp, dir);
+	for (size_t k = 0; k < 2; k++) {
+		tm_model *m = correct_direct(text, modes[k]);
+
+		for (int l = 1; l <= 3 && m; l++) {
+			char name[64];
+			const tm_tensor *b, *w;
+
+			snprintf(name, sizeof name, "fc%d.bias", l);
+			b = tm_model_find_tensor(m, name);
+			snprintf(name, sizeof name, "fc%d.weight", l);
+			w = tm_model_find_tensor(m, name);
+			CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+			CU_ASSERT_PTR_NOT_NULL_FATAL(w);
+			CU_ASSERT_EQUAL(b->ndim, 1);
+			CU_ASSERT_EQUAL(b->shape[0], w->shape[0]);
+		}
+		tm_model_free(m);
+	}
+}
+
 /* The 3-layer MLP of correct_mlp/ (weights per tensor; h1's range the
  * percentile (0, 90) one, so the int8 model clips h1's top tenth). */
 static void
@@ -1153,6 +1202,7 @@ static const tm_test_case absorb_cases[] = {
 static const tm_test_case correct_cases[] = {
 	{ "biased rounding corrected", test_correct },
 	{ "convolutions: padding, stride, groups", test_correct_conv },
+	{ "layers without biases get one", test_correct_no_bias },
 	{ "3-layer MLP, both modes, against numpy", test_correct_mlp },
 	{ "a clipped range: empirical beats weights", test_correct_clipped },
 	{ "tm_transform_ctx_stream_quantized", test_stream_quantized },

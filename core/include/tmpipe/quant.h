@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include <tmpipe/error.h>
+#include <tmpipe/model.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -42,6 +43,15 @@ TM_API double tm_quant_weight_scale(const float *w, size_t n);
  * with scale from tm_quant_weight_scale. */
 TM_API void tm_quant_weights(const float *w, size_t n, double scale,
 			     int8_t *q);
+/* The int8 weights the quantize pass makes of w (a dense or conv2d weight
+ * [out, ...]), dequantized into out (tm_tensor_numel(w) doubles): the
+ * frontend's values and scales when it gave them (quant_given) and no
+ * transform changed the weights since, else tm_quant_weights at
+ * max|w| / 127 per tensor, or per output channel when per_channel. For
+ * transforms that emulate the int8 model (bias_correct). */
+TM_API tm_status tm_quant_weights_dequantized(const tm_tensor *w,
+					      int per_channel, double *out,
+					      tm_error *err);
 /* q = lround(b / (s_in * s_w)) saturated to int32. Returns
  * TM_ERR_NUMERIC when a value saturated (the message says which). */
 TM_API tm_status tm_quant_bias(const float *b, size_t n, double s_in,
