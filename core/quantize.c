@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <tmpipe/log.h>
 #include <tmpipe/quant.h>
 
 #include "quantize_priv.h"
@@ -38,6 +39,12 @@ tm_priv_activation_params(const tm_tensor *t, const tm_node *producer,
 {
 	tm_status st;
 
+	/* libtmrt's softmax writes 1/256 steps whatever it is told, so
+	 * that op's fixed parameters win over a model's (sigmoid's and
+	 * tanh's tables follow any). */
+	if (producer && producer->op == TM_OP_SOFTMAX &&
+	    fixed_params(producer->op, scale, zero_point))
+		return TM_OK;
 	if (t->quant_given) {	/* the frontend's, kept as given */
 		*scale = t->q.scale;
 		*zero_point = t->q.zero_point;
@@ -62,9 +69,18 @@ tm_priv_activation_params(const tm_tensor *t, const tm_node *producer,
 static tm_status
 quantize_activation(tm_tensor *t, const tm_node *producer, tm_error *err)
 {
+	double given = t->q.scale;
+	int32_t given_zp = t->q.zero_point;
 	tm_status st = tm_priv_activation_params(t, producer, &t->q.scale,
 						 &t->q.zero_point, err);
 
+	if (!st && t->quant_given &&
+	    (t->q.scale != given || t->q.zero_point != given_zp))
+		tm_log(TM_LOG_NOTE, "quantize", "tensor '%s': the model's "
+		       "scale %.9g and zero point %d replaced by %.9g and %d "
+		       "(what the integer %s writes)", t->name, given,
+		       (int)given_zp, t->q.scale, (int)t->q.zero_point,
+		       tm_op_name(producer->op));
 	if (!st)
 		t->q.scheme = TM_QSCHEME_PER_TENSOR;
 	return st;
@@ -217,10 +233,7 @@ tm_quant_weights_dequantized(const tm_tensor *w, int per_channel, double *out,
 	return TM_OK;
 }
 
-/* Folds a ReLU or Clip that alone reads n's output into n's clamp: n
- * then requantizes straight into that node's output tensor, whose
- * parameters bound the clamp (QUANT.md: ReLU act_min = zp; ReLU6 act_max
- * = lround(6 / s_out) + zp; any Clip(lo, hi) likewise at both ends). */
+/* See quantize_priv.h. */
 const tm_node *
 tm_priv_folded_activation(const tm_model *m, const tm_node *n)
 {
@@ -245,6 +258,10 @@ tm_priv_folded_activation(const tm_model *m, const tm_node *n)
 		       : NULL;
 }
 
+/* Folds a ReLU or Clip that alone reads n's output into n's clamp: n
+ * then requantizes straight into that node's output tensor, whose
+ * parameters bound the clamp (QUANT.md: ReLU act_min = zp; ReLU6 act_max
+ * = lround(6 / s_out) + zp; any Clip(lo, hi) likewise at both ends). */
 static void
 fold_activation(tm_model *m, tm_node *n)
 {

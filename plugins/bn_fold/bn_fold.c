@@ -125,18 +125,17 @@ fold(tm_model *m, size_t k, size_t p, tm_error *err)
 			goto out;
 		}
 	}
-	if (!b) {
-		st = tm_model_node_bias(m, l, &b, err);
-		if (st)
-			goto out;
-	}
-	memcpy(b->data, nb, nf * sizeof *nb);
-	memcpy(w->data, nw, tm_tensor_numel(w) * sizeof *nw);
-	/* The layer's output now holds the BatchNorm's: per channel about
-	 * N(beta, gamma^2), which bias_absorb reads. */
+	/* The layer's output will hold the BatchNorm's: per channel about
+	 * N(beta, gamma^2), which bias_absorb reads. What can fail comes
+	 * before the weights change (a bias of zeros added alone changes
+	 * nothing the model computes). */
 	st = tm_tensor_set_bn(m->tensors[l->outputs[0]], beta, gamma, nf, err);
+	if (!st && !b)
+		st = tm_model_node_bias(m, l, &b, err);
 	if (st)
 		goto out;
+	memcpy(b->data, nb, nf * sizeof *nb);
+	memcpy(w->data, nw, tm_tensor_numel(w) * sizeof *nw);
 	tm_log(TM_LOG_NOTE, NAME, "folded '%s' into %s '%s'", bn->name,
 	       tm_op_name(l->op), l->name);
 	st = tm_model_remove_node(m, k, err);

@@ -16,9 +16,9 @@
 #define TMRT_PRIV_ID_SHIFT (-1)
 
 /* One term w * (x - zp) of an int8 dot product. Both factors fit int16
- * (|w| <= 128, |x - zp| <= 255) and so does their product's magnitude
- * bound 128 * 255 = 32640 only after widening, so the product is taken
- * of two int16 values in int32: the shape compilers recognize as a
+ * (|w| <= 128, |x - zp| <= 255), so the product is taken of two int16
+ * values, widened to int32 for the sum (the kernels' bounds on the
+ * number of terms keep that exact): the shape compilers recognize as a
  * 16-bit dot product (SSE2 pmaddwd, NEON smlal, Arm's SMLAD), where an
  * int32 x int32 product of the same values is not. */
 static inline int32_t

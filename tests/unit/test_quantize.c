@@ -204,10 +204,58 @@ test_symmetric_range(void)
 	tm_model_free(m);
 }
 
+/* Scales a frontend gave (an ONNX QDQ model) are kept, except a
+ * softmax's: libtmrt's softmax writes 1/256 steps at zero point -128
+ * whatever it is told, so those win (with a note), where a sigmoid's
+ * table follows the model's. */
+static void
+test_given_scales(void)
+{
+	static const int64_t shape[1] = { 4 };
+	const char *in[1] = { "x" }, *o1[1] = { "p" }, *o2[1] = { "s" };
+	tm_model *m = tm_model_new();
+	tm_tensor *x, *p, *s;
+	tm_error err;
+
+	tm_error_clear(&err);
+	if (!m || tm_model_add_input(m, "x", 1, shape, &err) ||
+	    tm_model_add_node(m, "sm", TM_OP_SOFTMAX, in, 1, o1, 1, NULL,
+			      &err) ||
+	    tm_model_add_node(m, "sg", TM_OP_SIGMOID, in, 1, o2, 1, NULL,
+			      &err) ||
+	    tm_model_finalize(m, &err)) {
+		CU_FAIL("model");
+		tm_model_free(m);
+		return;
+	}
+	x = tm_model_find_tensor(m, "x");
+	p = tm_model_find_tensor(m, "p");
+	s = tm_model_find_tensor(m, "s");
+	x->quant_given = p->quant_given = s->quant_given = 1;
+	x->q.scale = 0.05;
+	x->q.zero_point = 3;
+	p->q.scale = s->q.scale = 1.0 / 255.0;
+	p->q.zero_point = s->q.zero_point = -128;
+	CU_ASSERT_EQUAL(tm_priv_quantize(m, NULL, &err), TM_OK);
+	CU_ASSERT_EQUAL(x->q.scale, 0.05);
+	CU_ASSERT_EQUAL(x->q.zero_point, 3);
+	CU_ASSERT_EQUAL(p->q.scale, 1.0 / 256.0);
+	CU_ASSERT_EQUAL(p->q.zero_point, -128);
+	CU_ASSERT_EQUAL(s->q.scale, 1.0 / 255.0);
+	CU_ASSERT_EQUAL(s->q.zero_point, -128);
+	/* The sigmoid's table is built on the given output scale: entry
+	 * for x_q = 127 is lround(sigmoid(0.05 * 124) * 255) - 128. */
+	CU_ASSERT_EQUAL(m->nodes[1]->lut[255],
+			(int8_t)(lround(255.0 / (1.0 + exp(-0.05 * 124))) -
+				 128));
+	tm_model_free(m);
+}
+
 static const tm_test_case cases[] = {
 	{ "per-channel scales, biases, requantizers", test_per_channel_values },
 	{ "per-channel weights keep small rows", test_per_channel_helps_small_rows },
 	{ "symmetric ranges get zero point 0", test_symmetric_range },
+	{ "given scales kept, a softmax's replaced", test_given_scales },
 	{ NULL, NULL }
 };
 
