@@ -11,7 +11,71 @@
 #include "tmrt_priv.h"
 
 /* Every output channel of one output pixel whose window starts at input
- * row ih0, column iw0 (negative in the padding) of the image img. */
+ * row ih0, column iw0 (negative in the padding) of the image img, for a
+ * convolution without groups or dilation: the window's columns inside
+ * the image, [j0, j1), hold their pixels' channels as one run of bytes,
+ * and so do the weights of a kernel row, so each kernel row is one dot
+ * product of (j1 - j0) C terms. Four output channels go together: each
+ * input byte is loaded once for four weights, and the four sums vectorize
+ * as one loop. */
+static void
+pixel_dense(const tmrt_conv_params *p, const int8_t *img, int32_t ih0,
+	    int32_t iw0, int8_t *y)
+{
+	const int32_t W = p->input.w, C = p->input.c, kw = p->kernel_w;
+	const int32_t taps = p->kernel_h * kw * C, zp = p->input_zp;
+	const int32_t j0 = iw0 < 0 ? -iw0 : 0;
+	const int32_t j1 = iw0 + kw > W ? W - iw0 : kw;
+	const int32_t len = (j1 - j0) * C;
+	/* Padding is q = input_zp: it adds nothing. */
+	const int32_t i0 = ih0 < 0 ? -ih0 : 0;
+	const int32_t i1 = ih0 + p->kernel_h > p->input.h ? p->input.h - ih0
+							   : p->kernel_h;
+	int32_t o = 0, i, k;
+
+	for (; o + 4 <= p->output.c; o += 4) {
+		const int8_t *wo = p->weights + (size_t)o * (size_t)taps;
+		int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+
+		for (i = i0; i < i1; i++) {
+			const int8_t *x = img +
+				(size_t)(((ih0 + i) * W + iw0 + j0) * C);
+			const int8_t *w = wo + (size_t)((i * kw + j0) * C);
+
+			for (k = 0; k < len; k++) {
+				s0 += tmrt_priv_dot_term(w[k], x[k], zp);
+				s1 += tmrt_priv_dot_term(w[taps + k], x[k],
+							 zp);
+				s2 += tmrt_priv_dot_term(w[2 * taps + k],
+							 x[k], zp);
+				s3 += tmrt_priv_dot_term(w[3 * taps + k],
+							 x[k], zp);
+			}
+		}
+		y[o] = tmrt_priv_conv_out(p, s0, o);
+		y[o + 1] = tmrt_priv_conv_out(p, s1, o + 1);
+		y[o + 2] = tmrt_priv_conv_out(p, s2, o + 2);
+		y[o + 3] = tmrt_priv_conv_out(p, s3, o + 3);
+	}
+	for (; o < p->output.c; o++) {
+		const int8_t *wo = p->weights + (size_t)o * (size_t)taps;
+		int32_t sum = 0;
+
+		for (i = i0; i < i1; i++) {
+			const int8_t *x = img +
+				(size_t)(((ih0 + i) * W + iw0 + j0) * C);
+			const int8_t *w = wo + (size_t)((i * kw + j0) * C);
+
+			for (k = 0; k < len; k++)
+				sum += tmrt_priv_dot_term(w[k], x[k], zp);
+		}
+		y[o] = tmrt_priv_conv_out(p, sum, o);
+	}
+}
+
+/* Every output channel of one output pixel whose window starts at input
+ * row ih0, column iw0 (negative in the padding) of the image img: any
+ * groups, any dilation. */
 static void
 pixel(const tmrt_conv_params *p, const int8_t *img, int32_t ih0,
       int32_t iw0, int8_t *y)
@@ -20,10 +84,6 @@ pixel(const tmrt_conv_params *p, const int8_t *img, int32_t ih0,
 	const int32_t cg = C / p->groups, og = p->output.c / p->groups;
 	const int32_t kw = p->kernel_w, taps = p->kernel_h * kw * cg;
 	const int32_t zp = p->input_zp;
-	const int dense_rows = p->groups == 1 && p->dilation_w == 1;
-	/* The kernel columns that fall inside the image (dilation 1). */
-	const int32_t j0 = iw0 < 0 ? -iw0 : 0;
-	const int32_t j1 = iw0 + kw > W ? W - iw0 : kw;
 	int32_t o, i, j, k;
 
 	for (o = 0; o < p->output.c; o++) {
@@ -37,24 +97,6 @@ pixel(const tmrt_conv_params *p, const int8_t *img, int32_t ih0,
 			/* Padding is q = input_zp: it adds nothing. */
 			if (ih < 0 || ih >= p->input.h)
 				continue;
-			if (dense_rows) {
-				/* The window's columns inside the image are
-				 * [j0, j1): without groups or dilation their
-				 * pixels' channels are one run of bytes, and
-				 * so are the weights of that kernel row, so
-				 * the dot product is one long loop (which
-				 * compilers vectorize) instead of kw short
-				 * ones. */
-				const int8_t *x = img +
-					(size_t)((ih * W + iw0 + j0) * C);
-				const int8_t *w = wo +
-					(size_t)((i * kw + j0) * cg);
-				const int32_t len = (j1 - j0) * C;
-
-				for (k = 0; k < len; k++)
-					sum += tmrt_priv_dot_term(w[k], x[k], zp);
-				continue;
-			}
 			for (j = 0; j < kw; j++) {
 				const int32_t iw = iw0 + j * p->dilation_w;
 				const int8_t *x, *w;
@@ -66,8 +108,8 @@ pixel(const tmrt_conv_params *p, const int8_t *img, int32_t ih0,
 				/* |w * (x - zp)| <= 128 * 255 and at most
 				 * TMRT_CONV_MAX_TAPS terms: exact. */
 				for (k = 0; k < cg; k++)
-					sum += (int32_t)w[k] *
-					       ((int32_t)x[k] - zp);
+					sum += tmrt_priv_dot_term(w[k], x[k],
+								  zp);
 			}
 		}
 		y[o] = tmrt_priv_conv_out(p, sum, o);
@@ -81,6 +123,7 @@ tmrt_conv2d_s8(const tmrt_conv_params *p, const int8_t *in, int8_t *out)
 	int64_t taps;
 	size_t img_size;
 	int32_t n, oh, ow;
+	int dense;
 
 	if (st != TMRT_OK)
 		return st;
@@ -101,13 +144,21 @@ tmrt_conv2d_s8(const tmrt_conv_params *p, const int8_t *in, int8_t *out)
 
 	img_size = (size_t)p->input.h * (size_t)p->input.w *
 		   (size_t)p->input.c;
+	dense = p->groups == 1 && p->dilation_h == 1 && p->dilation_w == 1;
 	for (n = 0; n < p->input.n; n++) {
 		const int8_t *img = in + (size_t)n * img_size;
 
 		for (oh = 0; oh < p->output.h; oh++) {
 			for (ow = 0; ow < p->output.w; ow++) {
-				pixel(p, img, oh * p->stride_h - p->pad_top,
-				      ow * p->stride_w - p->pad_left, out);
+				const int32_t ih0 = oh * p->stride_h -
+						    p->pad_top;
+				const int32_t iw0 = ow * p->stride_w -
+						    p->pad_left;
+
+				if (dense)
+					pixel_dense(p, img, ih0, iw0, out);
+				else
+					pixel(p, img, ih0, iw0, out);
 				out += p->output.c;
 			}
 		}
