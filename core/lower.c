@@ -1117,6 +1117,26 @@ tm_lowered_layer_name(const tm_lowered *l, int32_t i)
 	return tm_priv_blob_layer_name(l->lw.blob, i);
 }
 
+int
+tm_lowered_output_hwc(const tm_lowered *l, int32_t i, size_t *channels,
+		      size_t *pixels)
+{
+	const tm_priv_layout *lay;
+	const tmrt_model *rm = tm_priv_blob_model(l->lw.blob);
+	const tmrt_dims *d;
+
+	if (i < 0 || (size_t)i >= l->lw.n_outputs || !l->lw.out_layout)
+		return 0;
+	lay = &l->lw.out_layout[i];
+	d = &rm->tensors[rm->outputs[i]].dims;
+	/* An image tensor is HWC by its dims already. */
+	if (!lay->c || (d->c > 1 && (int64_t)d->h * d->w > 1))
+		return 0;
+	*channels = lay->c;
+	*pixels = lay->hw;
+	return 1;
+}
+
 const void *
 tm_lowered_blob(const tm_lowered *l, size_t *size)
 {

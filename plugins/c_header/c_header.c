@@ -634,9 +634,17 @@ put_runtime(ctx *c, const tm_lowered *lw)
 	for (int32_t i = 0; i < rm->n_outputs && !c->st; i++) {
 		const char *nm = tm_lowered_tensor_name(lw, rm->outputs[i]);
 
+		size_t ch, hw;
+
 		fprintf(c->fp, "/* model output %ld: tensor '%s' */\n",
 			(long)i, nm);
 		put_layout(c->fp, &rm->tensors[rm->outputs[i]]);
+		if (tm_lowered_output_hwc(lw, i, &ch, &hw))
+			fprintf(c->fp, "/* a flattened image of %lu channels "
+				"and %lu pixels, channels last: the model's "
+				"element c * %lu + p is at p * %lu + c */\n",
+				(unsigned long)ch, (unsigned long)hw,
+				(unsigned long)hw, (unsigned long)ch);
 		put_define(c, "tensor", nm, "_SIZE", "%lu",
 			   (unsigned long)rm->tensors[rm->outputs[i]].size);
 		put_define(c, "tensor", nm, "_INDEX", "%ld", (long)i);

@@ -643,6 +643,51 @@ out:
 	tm_model_free(m);
 }
 
+/* tm_lowered_output_hwc: x[2, 1, 2] flattened is a model output whose
+ * bytes are in HWC order (a vector, so its dims cannot say it); the
+ * image x itself, as an output too, says so by its dims (0). */
+static void
+test_output_hwc(void)
+{
+	static const int64_t xs[3] = { 2, 1, 2 };
+	const char *xi[1] = { "x" }, *fo[1] = { "f" }, *ro[1] = { "r" };
+	tm_model *m = tm_model_new();
+	tm_lowered *l = NULL;
+	tm_error err;
+	size_t ch = 0, hw = 0;
+
+	tm_error_clear(&err);
+	CU_ASSERT_FATAL(m != NULL);
+	if (tm_model_add_input(m, "x", 3, xs, &err) ||
+	    tm_model_add_node(m, "r", TM_OP_RELU, xi, 1, ro, 1, NULL, &err) ||
+	    tm_model_add_node(m, "f", TM_OP_FLATTEN, ro, 1, fo, 1, NULL,
+			      &err) ||
+	    tm_model_finalize(m, &err)) {
+		CU_FAIL("model");
+		goto out;
+	}
+	m->outputs = realloc(m->outputs, 2 * sizeof *m->outputs);
+	CU_ASSERT_FATAL(m->outputs != NULL);
+	m->outputs[1] = tm_model_tensor_index(m, "r");
+	m->n_outputs = 2;
+	for (size_t t = 0; t < m->n_tensors; t++) {
+		m->tensors[t]->has_range = 1;
+		m->tensors[t]->lo = -1.0f;
+		m->tensors[t]->hi = 1.0f;
+	}
+	CU_ASSERT_EQUAL_FATAL(tm_priv_quantize(m, NULL, &err), TM_OK);
+	CU_ASSERT_EQUAL_FATAL(tm_model_lower(m, &l, &err), TM_OK);
+	CU_ASSERT_EQUAL(tm_lowered_output_hwc(l, 0, &ch, &hw), 1);
+	CU_ASSERT_EQUAL(ch, 2);
+	CU_ASSERT_EQUAL(hw, 2);
+	CU_ASSERT_EQUAL(tm_lowered_output_hwc(l, 1, &ch, &hw), 0);
+	CU_ASSERT_EQUAL(tm_lowered_output_hwc(l, 2, &ch, &hw), 0);
+	CU_ASSERT_EQUAL(tm_lowered_output_hwc(l, -1, &ch, &hw), 0);
+out:
+	tm_lowered_free(l);
+	tm_model_free(m);
+}
+
 /* 1x1 conv -> Clip(0, 6) (ReLU6): folded into the conv's clamp, act_min
  * = zp and act_max = lround(6 / s_out) + zp of the clip's output; the
  * clip makes no layer. Inputs in [-4, 4) so the conv's output passes 6;
@@ -871,6 +916,7 @@ static const tm_test_case op_cases[] = {
 	{ "softmax over channels, width, vector", test_softmax },
 	{ "conv, flatten, dense", test_flatten_dense },
 	{ "flatten -> dense permutation, exactly", test_flatten_exact },
+	{ "a flattened image output is HWC", test_output_hwc },
 	{ "ReLU6 folded into the clamp", test_relu6 },
 	{ "unfolded BatchNorm as integer layer", test_batchnorm },
 	{ "constant operands refused", test_refused },

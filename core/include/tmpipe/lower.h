@@ -56,6 +56,14 @@ TM_API size_t tm_lowered_arena_size(const tm_lowered *l);
  * A dense with a folded ReLU writes the ReLU's output tensor. */
 TM_API const char *tm_lowered_tensor_name(const tm_lowered *l, int32_t i);
 TM_API const char *tm_lowered_layer_name(const tm_lowered *l, int32_t i);
+/* 1 when output i of the lowered model (in m's output order) holds the
+ * elements of an image [C, H, W] in channels-last order although its
+ * model tensor is not an image (an image flattened into a vector, or a
+ * vector op over one): model element ch * H*W + p is at p * C + ch, with
+ * *channels = C and *pixels = H*W. 0 when the order is the model's (an
+ * image output's dims say HWC themselves). */
+TM_API int tm_lowered_output_hwc(const tm_lowered *l, int32_t i,
+				 size_t *channels, size_t *pixels);
 /* The blob of the same lowering (*size bytes, owned by l). */
 TM_API const void *tm_lowered_blob(const tm_lowered *l, size_t *size);
 TM_API void tm_lowered_free(tm_lowered *l);	/* NULL-safe */
