@@ -39,6 +39,9 @@
  * batch" and that fails any other use. */
 #define BATCH_DIM (-((int64_t)1 << 40))
 #define DIM_VALUE ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE
+/* Integer vectors computed at import time (Concat of constants) hold
+ * shapes; beyond this many values the file is not describing one. */
+#define SHAPE_VALUES_MAX ((size_t)1 << 20)
 
 /* A value known at import time: an initializer, a Constant node's output,
  * a bound input, a dequantized weight. */
@@ -293,15 +296,21 @@ static tm_status
 fresh_name(imp *im, const char *base, const char *suffix, char *buf,
 	   size_t size)
 {
-	snprintf(buf, size, "%s%s", base, suffix);
-	for (int k = 2; tm_model_find_tensor(im->m, buf) || find_cst(im, buf);
-	     k++) {
-		if (k > 1000)
-			return nerr(im, TM_ERR_INVALID, "no free name for %s%s",
-				    base, suffix);
-		snprintf(buf, size, "%s%s%d", base, suffix, k);
+	for (int k = 1; k <= 1000; k++) {
+		int r = k == 1 ? snprintf(buf, size, "%s%s", base, suffix)
+			       : snprintf(buf, size, "%s%s%d", base, suffix,
+					  k);
+
+		/* A cut name could be the base itself, or another's. */
+		if (r < 0 || (size_t)r >= size)
+			return nerr(im, TM_ERR_UNSUPPORTED,
+				    "name '%.64s...' is too long to derive "
+				    "names from", base);
+		if (!tm_model_find_tensor(im->m, buf) && !find_cst(im, buf))
+			return TM_OK;
 	}
-	return TM_OK;
+	return nerr(im, TM_ERR_INVALID, "no free name for %.64s%s%s", base,
+		    strlen(base) > 64 ? "..." : "", suffix);
 }
 
 /* --- attributes ---------------------------------------------------------- */
@@ -382,7 +391,11 @@ attr_string(imp *im, const char *name, const char *def, char *buf,
 
 	if (!a || !a->has_s)
 		return def;
-	snprintf(buf, size, "%.*s", (int)a->s.len, (const char *)a->s.data);
+	/* s is not NUL-terminated: a length past INT_MAX made a negative
+	 * precision, which reads to a NUL. */
+	snprintf(buf, size, "%.*s",
+		 (int)(a->s.len < size ? a->s.len : size - 1),
+		 a->s.data ? (const char *)a->s.data : "");
 	return buf;
 }
 
@@ -976,8 +989,10 @@ dense(imp *im, const char *x, cst *w, int trans, float alpha, cst *b,
 			cst_fini(&t);
 			return st;
 		}
-		if ((st = fresh_name(im, w->name, "/T", wn, sizeof wn)))
+		if ((st = fresh_name(im, w->name, "/T", wn, sizeof wn))) {
+			cst_fini(&t);
 			return st;
+		}
 		t.name = wn;
 		st = put_const(im, &t, wn, -1, NULL);
 		if (!st && t.q8 && alpha != 1.0f)
@@ -1322,6 +1337,12 @@ op_reshape(imp *im)
 			rest = -1;
 			break;
 		}
+		/* Dimensions up to ATTR_MAX each: their product overflows
+		 * int64 after three, so bound it before multiplying. */
+		if (d > 0 && rest > ATTR_MAX / d)
+			return nerr(im, TM_ERR_INVALID,
+				    "the shape holds more than %lld values "
+				    "per sample", (long long)ATTR_MAX);
 		rest *= d;
 	}
 	/* Dimension 0 must stay the batch: 0 (copy), the batch itself, or
@@ -1619,6 +1640,7 @@ static tm_status
 op_unsqueeze(imp *im)
 {
 	const Onnx__AttributeProto *a = attr(im, "axes");
+	const int64_t *axes;
 	cst *x, *ax = NULL, *c;
 	size_t nax;
 	tm_status st = one_output(im);
@@ -1635,12 +1657,19 @@ op_unsqueeze(imp *im)
 	if (ax && !ax->v.i)
 		return nerr(im, TM_ERR_INVALID, "axes must be integers");
 	nax = ax ? ax->v.n : a ? a->n_ints : 0;
+	axes = ax ? ax->v.i : a ? a->ints : NULL;
+	/* ONNX Unsqueeze: axes is required and names each new dimension;
+	 * an empty list (or none) is invalid, and nothing below may read
+	 * axes[0] then. */
+	if (nax == 0 || !axes)
+		return nerr(im, TM_ERR_INVALID, "axes is empty");
+	if (nax > TM_MAX_DIMS)
+		return nerr(im, TM_ERR_UNSUPPORTED, "%zu axes (at most %d)",
+			    nax, TM_MAX_DIMS);
 	if (!x)
-		return unsqueeze_act(im, ax ? ax->v.i : a ? a->ints : NULL,
-				     nax);
-	if (!x->v.i || x->v.ndim + (int)nax != 1 ||
-	    (ax ? !ax->v.i || (ax->v.i[0] != 0 && ax->v.i[0] != -1)
-		: !a || (a->ints[0] != 0 && a->ints[0] != -1)))
+		return unsqueeze_act(im, axes, nax);
+	if (!x->v.i || x->v.ndim != 0 || nax != 1 ||
+	    (axes[0] != 0 && axes[0] != -1))
 		return nerr(im, TM_ERR_UNSUPPORTED,
 			    "Unsqueeze of an integer scalar to a vector only");
 	if (!(c = int_result(im, x->v.n, 1)))
@@ -1665,6 +1694,12 @@ op_concat_const(imp *im)
 				       : nerr(im, TM_ERR_UNSUPPORTED,
 					      "a Concat of constants needs "
 					      "integer vectors");
+		/* One constant may be listed many times: bound the sum. */
+		if (v->v.n > SHAPE_VALUES_MAX - n)
+			return nerr(im, TM_ERR_UNSUPPORTED,
+				    "a Concat of constants of more than %zu "
+				    "values (shape arithmetic only)",
+				    (size_t)SHAPE_VALUES_MAX);
 		n += v->v.n;
 	}
 	if (!(c = int_result(im, n, 1)))
@@ -1725,6 +1760,17 @@ dequant_const(imp *im, cst *q, cst *s, cst *zp, int64_t axis,
 	if (q->v.dtype != ONNX_INT8 && q->v.dtype != ONNX_UINT8 &&
 	    q->v.dtype != ONNX_INT32)
 		return nerr(im, TM_ERR_UNSUPPORTED, "%s data",
+			    onnx_dtype_name(q->v.dtype));
+	/* ONNX DequantizeLinear: x_scale holds one value or one per slice
+	 * along axis; x_zero_point has x's own type and x_scale's shape. */
+	if (nsc == 0)
+		return nerr(im, TM_ERR_INVALID, "scale '%s' of '%s' is empty",
+			    s->name, q->name);
+	if (zp && (!zp->v.i || zp->v.dtype != q->v.dtype))
+		return nerr(im, TM_ERR_INVALID,
+			    "zero point '%s' of '%s' is %s, not %s like the "
+			    "data", zp->name, q->name,
+			    onnx_dtype_name(zp->v.dtype),
 			    onnx_dtype_name(q->v.dtype));
 	if (zp && zp->v.n != nsc)
 		return nerr(im, TM_ERR_INVALID, "%zu scales, %zu zero points",
@@ -1906,12 +1952,10 @@ op_qlinearconv(imp *im)
 			return tm_error_set(im->err, TM_ERR_NOMEM,
 					    "out of memory");
 		/* QLinearConv: B is int32 at scale x_scale * w_scale. */
-		wf = find_cst(im, wn);
 		for (size_t k = 0; k < b->v.n; k++)
 			bias->v.f[k] = (float)((double)b->v.i[k] * xs *
 					       wf->sc[wf->n_sc > 1 ? k : 0]);
 	}
-	wf = find_cst(im, wn);
 	if ((st = op_conv(im, x, wf, bias, bias ? bias->name : NULL,
 			  out_name(im, 0))))
 		return st;
@@ -1955,7 +1999,6 @@ op_qlinearmatmul(imp *im)
 	if ((st = fresh_name(im, w->name, "/dequantized", wn, sizeof wn)) ||
 	    (st = dequant_const(im, w, ws, wz, 1, wn, &wf)))
 		return st;
-	wf = find_cst(im, wn);
 	if ((st = dense(im, x, wf, 0, 1.0f, NULL, 1.0f, out_name(im, 0))))
 		return st;
 	return give_act(im, out_name(im, 0), ys, yz);
@@ -2101,6 +2144,34 @@ domain_opset(const imp *im, const char *domain)
 	return -1;
 }
 
+/* Appends to msg (size bytes, len used) and keeps len within it:
+ * snprintf returns what it would have written, so adding that up unclamped
+ * runs past the buffer once a long name from the file fills it. */
+static void
+append(char *msg, size_t size, size_t *len, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void
+append(char *msg, size_t size, size_t *len, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	if (*len + 1 >= size)
+		return;
+	va_start(ap, fmt);
+	r = vsnprintf(msg + *len, size - *len, fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		return;
+	*len = *len + (size_t)r >= size ? size - 1 : *len + (size_t)r;
+}
+
+/* A name from the file as shown in a list: at most NAME_SHOWN characters,
+ * "..." marking a cut. */
+#define NAME_SHOWN 64
+#define SHOWN(s) NAME_SHOWN, (s), strlen(s) > NAME_SHOWN ? "..." : ""
+
 /* Every unsupported operator of the graph in one line: each op type once,
  * with its first node, its opset and how many nodes use it. */
 static tm_status
@@ -2112,6 +2183,7 @@ check_ops(imp *im)
 	msg[0] = 0;
 	for (size_t i = 0; i < im->g->n_node; i++) {
 		const Onnx__NodeProto *n = im->g->node[i];
+		const char *dom = n->domain && n->domain[0] ? n->domain : "";
 		size_t count = 0;
 		int dup = 0, since = supported_since(n);
 
@@ -2126,26 +2198,22 @@ check_ops(imp *im)
 			continue;
 		for (size_t j = i; j < im->g->n_node; j++)
 			count += same_op(im->g->node[j], n);
-		if (len + 200 >= sizeof msg) {
-			len += (size_t)snprintf(msg + len, sizeof msg - len,
-						", ...");
+		/* One entry is at most about 3 * NAME_SHOWN + 100. */
+		if (len + 3 * NAME_SHOWN + 120 >= sizeof msg) {
+			append(msg, sizeof msg, &len, ", ...");
 			break;
 		}
-		len += (size_t)snprintf(
-			msg + len, sizeof msg - len,
-			"%s%s%s%s (node '%s', opset %lld", shown ? ", " : "",
-			n->domain && n->domain[0] ? n->domain : "",
-			n->domain && n->domain[0] ? "." : "", n->op_type,
-			n->name ? n->name : "",
-			(long long)domain_opset(im, n->domain));
+		append(msg, sizeof msg, &len,
+		       "%s%.*s%s%s%.*s%s (node '%.*s%s', opset %lld",
+		       shown ? ", " : "", SHOWN(dom), dom[0] ? "." : "",
+		       SHOWN(n->op_type), SHOWN(n->name ? n->name : ""),
+		       (long long)domain_opset(im, n->domain));
 		if (since)
-			len += (size_t)snprintf(msg + len, sizeof msg - len,
-						"; tmpipe reads it from opset "
-						"%d", since);
+			append(msg, sizeof msg, &len,
+			       "; tmpipe reads it from opset %d", since);
 		if (count > 1)
-			len += (size_t)snprintf(msg + len, sizeof msg - len,
-						"; %zu nodes", count);
-		len += (size_t)snprintf(msg + len, sizeof msg - len, ")");
+			append(msg, sizeof msg, &len, "; %zu nodes", count);
+		append(msg, sizeof msg, &len, ")");
 		shown++;
 	}
 	if (!bad)

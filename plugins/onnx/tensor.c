@@ -147,11 +147,13 @@ parse_u64(const char *s, uint64_t *v)
 	return 0;
 }
 
-/* Reads the external data of tp into buf (need bytes): the file must
- * resolve inside dir, the model's folder. */
+/* Opens the external data of tp and checks that it holds need bytes: the
+ * file must resolve inside dir, the model's folder. On success *fd is
+ * open at *off and *file is its resolved path (freed by the caller). */
 static tm_status
-read_external(const Onnx__TensorProto *tp, const char *dir, const char *what,
-	      uint8_t *buf, size_t need, tm_error *err)
+open_external(const Onnx__TensorProto *tp, const char *dir, const char *what,
+	      size_t need, int *fdp, uint64_t *offp, char **file,
+	      tm_error *err)
 {
 	const char *loc = ext_key(tp, "location");
 	char *rdir = NULL, *rfile = NULL, *path = NULL;
@@ -209,55 +211,61 @@ read_external(const Onnx__TensorProto *tp, const char *dir, const char *what,
 				  (unsigned long long)off, need);
 		goto out;
 	}
-	for (size_t got = 0; got < need;) {
-		ssize_t r = pread(fd, buf + got, need - got,
-				  (off_t)(off + got));
-
-		if (r <= 0) {
-			st = tm_error_set(err, TM_ERR_IO, "%s: %s: %s", what,
-					  rfile, r ? strerror(errno)
-						   : "short read");
-			goto out;
-		}
-		got += (size_t)r;
-	}
 out:
-	if (fd >= 0)
+	if (st && fd >= 0)
 		close(fd);
+	if (st) {
+		free(rfile);
+	} else {
+		*fdp = fd;
+		*offp = off;
+		*file = rfile;
+	}
 	free(rdir);
-	free(rfile);
 	free(path);
 	return st;
 }
 
-/* Values from the typed fields. */
+/* Reads need bytes at off of the file open_external checked into buf. */
 static tm_status
-from_typed(const Onnx__TensorProto *tp, onnx_tensor *t, const char *what,
-	   tm_error *err)
+read_external(int fd, uint64_t off, const char *file, const char *what,
+	      uint8_t *buf, size_t need, tm_error *err)
 {
-	size_t have;
+	for (size_t got = 0; got < need;) {
+		ssize_t r = pread(fd, buf + got, need - got,
+				  (off_t)(off + got));
 
-	switch (t->dtype) {
-	case ONNX_FLOAT:
-		have = tp->n_float_data;
-		break;
-	case ONNX_INT64:
-		have = tp->n_int64_data;
-		break;
-	case ONNX_DOUBLE:
-		have = tp->n_double_data;
-		break;
-	case 12: case 13:
-		have = tp->n_uint64_data;
-		break;
-	default:
-		have = tp->n_int32_data;
-		break;
+		if (r <= 0)
+			return tm_error_set(err, TM_ERR_IO, "%s: %s: %s", what,
+					    file, r ? strerror(errno)
+						    : "short read");
+		got += (size_t)r;
 	}
-	if (have != t->n)
-		return tm_error_set(err, TM_ERR_PARSE,
-				    "%s: %zu values for shape of %zu elements",
-				    what, have, t->n);
+	return TM_OK;
+}
+
+/* How many values the typed field of t's type holds. */
+static size_t
+typed_count(const Onnx__TensorProto *tp, int dtype)
+{
+	switch (dtype) {
+	case ONNX_FLOAT:
+		return tp->n_float_data;
+	case ONNX_INT64:
+		return tp->n_int64_data;
+	case ONNX_DOUBLE:
+		return tp->n_double_data;
+	case 12: case 13:
+		return tp->n_uint64_data;
+	default:
+		return tp->n_int32_data;
+	}
+}
+
+/* Values from the typed fields (typed_count(tp) == t->n, checked). */
+static void
+from_typed(const Onnx__TensorProto *tp, onnx_tensor *t)
+{
 	for (size_t k = 0; k < t->n; k++) {
 		switch (t->dtype) {
 		case ONNX_FLOAT:
@@ -283,15 +291,20 @@ from_typed(const Onnx__TensorProto *tp, onnx_tensor *t, const char *what,
 			break;
 		}
 	}
-	return TM_OK;
 }
 
 tm_status
 onnx_tensor_decode(const Onnx__TensorProto *tp, const char *dir,
 		   const char *what, onnx_tensor *t, tm_error *err)
 {
+	int ext = tp->has_data_location &&
+		  tp->data_location ==
+			  ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
 	size_t esz, n = 1;
-	tm_status st;
+	uint64_t off = 0;
+	char *file = NULL;
+	int fd = -1;
+	tm_status st = TM_OK;
 
 	memset(t, 0, sizeof *t);
 	t->dtype = tp->has_data_type ? tp->data_type : 0;
@@ -322,45 +335,58 @@ onnx_tensor_decode(const Onnx__TensorProto *tp, const char *dir,
 					    MAX_ELEMS);
 	}
 	t->n = n;
+	/* The values the file holds are counted before anything is
+	 * allocated: dims alone may ask for 2^31 elements (16 GiB) that a
+	 * corrupt or hostile file of a few bytes does not have. */
+	if (ext) {
+		st = open_external(tp, dir, what, n * esz, &fd, &off, &file,
+				   err);
+		if (st)
+			return st;
+	} else if (tp->has_raw_data) {
+		if (tp->raw_data.len != n * esz)
+			return tm_error_set(err, TM_ERR_PARSE,
+					    "%s: raw_data holds %zu bytes, "
+					    "shape and type need %zu", what,
+					    tp->raw_data.len, n * esz);
+	} else if (typed_count(tp, t->dtype) != n) {
+		return tm_error_set(err, TM_ERR_PARSE,
+				    "%s: %zu values for shape of %zu elements",
+				    what, typed_count(tp, t->dtype), n);
+	}
 	if (t->dtype == ONNX_FLOAT || t->dtype == ONNX_DOUBLE)
 		t->f = malloc((n ? n : 1) * sizeof *t->f);
 	else
 		t->i = malloc((n ? n : 1) * sizeof *t->i);
-	if (!t->f && !t->i)
-		return tm_error_set(err, TM_ERR_NOMEM, "%s: out of memory",
-				    what);
-	if (tp->has_data_location &&
-	    tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL) {
+	if (!t->f && !t->i) {
+		st = tm_error_set(err, TM_ERR_NOMEM, "%s: out of memory",
+				  what);
+		goto out;
+	}
+	if (ext) {
 		uint8_t *buf = malloc(n ? n * esz : 1);
 
 		if (!buf) {
 			st = tm_error_set(err, TM_ERR_NOMEM,
 					  "%s: out of memory", what);
-			goto fail;
+			goto out;
 		}
-		st = read_external(tp, dir, what, buf, n * esz, err);
+		st = read_external(fd, off, file, what, buf, n * esz, err);
 		for (size_t k = 0; !st && k < n; k++)
 			put_raw(t, k, buf + k * esz);
 		free(buf);
 	} else if (tp->has_raw_data) {
-		if (tp->raw_data.len != n * esz) {
-			st = tm_error_set(err, TM_ERR_PARSE,
-					  "%s: raw_data holds %zu bytes, shape "
-					  "and type need %zu", what,
-					  tp->raw_data.len, n * esz);
-			goto fail;
-		}
 		for (size_t k = 0; k < n; k++)
 			put_raw(t, k, tp->raw_data.data + k * esz);
-		st = TM_OK;
 	} else {
-		st = from_typed(tp, t, what, err);
+		from_typed(tp, t);
 	}
+out:
+	if (fd >= 0)
+		close(fd);
+	free(file);
 	if (st)
-		goto fail;
-	return TM_OK;
-fail:
-	onnx_tensor_fini(t);
+		onnx_tensor_fini(t);
 	return st;
 }
 

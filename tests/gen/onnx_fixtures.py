@@ -22,6 +22,9 @@ with known scales):
                      float forms the backend tests leave out
   ext.onnx, ext.bin  a Gemm whose weight is external data
   ext_escape.onnx    external data pointing outside the model's folder
+  bad_<what>.onnx    malformed graphs (bad_model()) that crashed, overflowed,
+                     leaked or allocated gigabytes before the importer
+                     checked them: each must fail with one message
   ../../../examples/xor/xor.onnx  the XOR example as an ONNX graph
 The pipelines (*.yaml) are written by hand.
 
@@ -300,6 +303,80 @@ def external(name, location, write_bin):
     onnx.save(m, os.path.join(OUT, name + ".onnx"))
 
 
+def save_unchecked(nodes, name, inits, opset=13, x_dim=4, domains=()):
+    """A graph x [N, x_dim] -> y saved without onnx.checker: these break
+    the spec on purpose."""
+    g = helper.make_graph(
+        nodes, name,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", x_dim])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])],
+        inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)] +
+                          list(domains),
+                          producer_name="tmpipe tests/gen/onnx_fixtures.py")
+    m.ir_version = 7
+    onnx.save(m, os.path.join(OUT, name + ".onnx"))
+
+
+def bad_model():
+    """Malformed models from a review under ASan and UBSan: each once
+    crashed, overflowed or allocated far more than the file holds."""
+    N = helper.make_node
+    # Unsupported operators with names longer than the message:
+    # the one-line list overflowed its buffer.
+    save_unchecked([N("Foo", ["x"], ["a"], name="N" * 1500),
+                    N("B" * 1100, ["a"], ["b"], name="m"),
+                    N("Baz", ["b"], ["y"], name="z", domain="d" * 200)],
+                   "bad_longname", [])
+    # Unsqueeze of a constant with no axes: axes[0] read from NULL
+    # (opset 11 attribute) or from an empty tensor (opset 13 input).
+    c = const("c", np.array([1, 2], np.int64))
+    unsq = N("Unsqueeze", ["c"], ["u"], name="unsq", axes=[])
+    save_unchecked([unsq, N("Reshape", ["x", "u"], ["y"], name="rs")],
+                   "bad_unsq11", [c], opset=11)
+    save_unchecked([N("Unsqueeze", ["c", "ax"], ["u"], name="unsq"),
+                    N("Reshape", ["x", "u"], ["y"], name="rs")],
+                   "bad_unsq13", [c, const("ax", np.zeros(0, np.int64))])
+    # DequantizeLinear of int8 weights with a float zero point (read as
+    # integers from NULL), a uint8 one, and an empty scale (read past a
+    # malloc(0)).
+    q = const("q", np.ones((4, 4), np.int8))
+    s = const("s", np.float32(0.1))
+
+    def dq(name, inits, inputs):
+        save_unchecked([N("DequantizeLinear", inputs, ["w"], name="dq"),
+                        N("MatMul", ["x", "w"], ["y"], name="mm")],
+                       name, [q] + inits)
+    dq("bad_dq_float_zp", [s, const("z", np.float32(0))], ["q", "s", "z"])
+    dq("bad_dq_uint8_zp", [s, const("z", np.uint8(0))], ["q", "s", "z"])
+    dq("bad_dq_empty_scale", [const("s", np.zeros(0, np.float32))],
+       ["q", "s"])
+    # Reshape to 2^30 x 2^30 x 2^30 x 2^30: the product overflowed int64.
+    save_unchecked([N("Reshape", ["x", "s"], ["y"], name="rs")],
+                   "bad_reshape_ovf",
+                   [const("s", np.array([-1] + [1 << 30] * 4, np.int64))])
+    # 2^31 floats announced by dims, none present: 8 GiB was allocated
+    # before the count was checked.
+    big = TensorProto()
+    big.name, big.data_type = "w", TensorProto.FLOAT
+    big.dims.extend([1 << 15, 1 << 16])
+    save_unchecked([N("MatMul", ["x", "w"], ["y"], name="mm")],
+                   "bad_big_dims", [big])
+    # A weight name of 299 characters: "/T" cut off by the 300-byte
+    # name buffer gave the weight's own name, no free name was found and
+    # the transposed copy leaked.
+    save_unchecked([N("MatMul", ["x", "W" * 299], ["y"], name="mm")],
+                   "bad_long_weight",
+                   [const("W" * 299, np.ones((4, 4), np.float32))])
+    # One 1024-value constant concatenated 1025 times: more than the
+    # 2^20 values shape arithmetic takes (the same file could ask for
+    # terabytes).
+    save_unchecked([N("Concat", ["v"] * 1025, ["s"], name="cat", axis=0),
+                    N("Reshape", ["x", "s"], ["y"], name="rs")],
+                   "bad_concat_const",
+                   [const("v", np.ones(1024, np.int64))])
+
+
 def xor():
     """examples/xor/xor.onnx: the XOR example's weights as a Gemm-Relu-Gemm-
     Sigmoid graph (the form torch.onnx.export gives nn.Linear)."""
@@ -405,6 +482,7 @@ def main():
     external("ext_escape", "../../gen/onnx_fixtures.py", False)
     xor()
     float_cases()
+    bad_model()
 
 
 if __name__ == "__main__":
