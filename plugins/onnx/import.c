@@ -2600,5 +2600,16 @@ out:
 	free(im.done);
 	free(im.dir);
 	protobuf_c_message_free_unpacked(&mp->base, NULL);
+	/* Every error names the file (one the model API reported, about
+	 * a constant's values say, does not yet), and names in the message
+	 * come from the file: a control character there (a newline in an
+	 * op type, say) must not break the one line an error is. */
+	if (st && err) {
+		if (strncmp(err->msg, path, strlen(path)) != 0)
+			tm_error_prefix(err, "%s", path);
+		for (char *c = err->msg; *c; c++)
+			if ((unsigned char)*c < 0x20 || *c == 0x7f)
+				*c = '?';
+	}
 	return st;
 }

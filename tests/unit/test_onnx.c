@@ -469,6 +469,76 @@ test_corrupt(void)
 	(void)loaded;
 }
 
+/* Seeded random mutations of the quantized fixtures (QDQ and QOperator,
+ * where the importer reads the most structure: scales, zero points, axes,
+ * int8 payloads): 1 to 4 bytes replaced a time. Each copy either loads
+ * or fails with one line naming the file; the sanitizer and valgrind
+ * runs of this test look for crashes, overruns and leaks. */
+static void
+test_mutations(void)
+{
+	static const char *const fixtures[] = {
+		"qdq_mlp.onnx", "qdq_mlp_u8.onnx", "qdq_cnn.onnx",
+		"qop_conv.onnx", "qop_matmul.onnx",
+	};
+	char path[4096];
+	uint32_t seed = 20261127u;
+	unsigned failed = 0, named = 0;
+
+	snprintf(path, sizeof path, "%s/mutated.onnx", tm_test_tmpdir());
+	for (size_t fx = 0; fx < sizeof fixtures / sizeof *fixtures; fx++) {
+		FILE *f = fopen(data(fixtures[fx]), "rb");
+		unsigned char *buf, *mut;
+		long size;
+
+		CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+		fseek(f, 0, SEEK_END);
+		size = ftell(f);
+		rewind(f);
+		buf = malloc((size_t)size);
+		mut = malloc((size_t)size);
+		CU_ASSERT_FATAL(buf && mut &&
+				fread(buf, 1, (size_t)size, f) ==
+					(size_t)size);
+		fclose(f);
+		for (int k = 0; k < 150; k++) {
+			tm_error err;
+			tm_model *m = tm_model_new();
+			unsigned edits;
+
+			memcpy(mut, buf, (size_t)size);
+			seed = seed * 1664525u + 1013904223u;	/* LCG */
+			edits = 1 + (seed >> 30);
+			for (unsigned e = 0; e < edits; e++) {
+				seed = seed * 1664525u + 1013904223u;
+				mut[(seed >> 8) % (uint32_t)size] =
+					(unsigned char)(seed >> 24);
+			}
+			f = fopen(path, "wb");
+			CU_ASSERT_FATAL(f != NULL);
+			fwrite(mut, 1, (size_t)size, f);
+			fclose(f);
+			tm_error_clear(&err);
+			if (onnx_import(path, NULL, m, NULL, &err) != TM_OK) {
+				int ok = strncmp(err.msg, path,
+						 strlen(path)) == 0 &&
+					 !strchr(err.msg, '\n');
+
+				failed++;
+				named += ok;
+				if (!ok)	/* which, to reproduce it */
+					printf("\n  %s #%d: %s", fixtures[fx],
+					       k, err.msg);
+			}
+			tm_model_free(m);
+		}
+		free(buf);
+		free(mut);
+	}
+	CU_ASSERT(failed > 0);
+	CU_ASSERT_EQUAL(named, failed);
+}
+
 static void
 test_truncated_message(void)
 {
@@ -693,6 +763,7 @@ main(void)
 		{ "unsupported ops in one line", test_unsupported },
 		{ "external data, and outside the folder", test_external },
 		{ "corrupt files", test_corrupt },
+		{ "seeded mutations of the quantized fixtures", test_mutations },
 		{ "truncated file message", test_truncated_message },
 		{ "long names in the unsupported list", test_long_names },
 		{ "Unsqueeze without axes", test_unsqueeze_no_axes },
