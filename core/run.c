@@ -141,6 +141,41 @@ tm_run_summary_fini(tm_run_summary *sum)
 	}
 }
 
+/* The frontend's model, finalized (shapes checked); errors located at
+ * the model section. */
+static tm_status
+load_model(const tm_pipeline *pl, tm_model *m, tm_error *err)
+{
+	const tm_frontend_ops *fe = pl->frontend.plugin->desc->ops;
+	tm_status st;
+
+	m->source = tm_priv_strdup(pl->file, err);
+	st = m->source ? fe->load(pl->frontend.params, m, err) : TM_ERR_NOMEM;
+	if (!st)
+		st = tm_model_finalize(m, err);
+	if (st)
+		locate(pl, &pl->frontend, err);
+	return st;
+}
+
+tm_status
+tm_pipeline_load_model(const tm_pipeline *pl, tm_model **out, tm_error *err)
+{
+	tm_model *m = tm_model_new();
+	tm_status st;
+
+	*out = NULL;
+	if (!m)
+		return tm_error_set(err, TM_ERR_NOMEM, "out of memory");
+	st = load_model(pl, m, err);
+	if (st) {
+		tm_model_free(m);
+		return st;
+	}
+	*out = m;
+	return TM_OK;
+}
+
 /* The quantize pass with the pipeline's weight granularity. */
 static tm_status
 quantize(const tm_pipeline *pl, tm_model *m, tm_stage_hook hook, void *user,
@@ -185,19 +220,9 @@ tm_pipeline_run(const tm_pipeline *pl, tm_stage_hook hook, void *user,
 		return tm_error_set(err, TM_ERR_NOMEM, "out of memory");
 
 	t0 = tm_priv_now();
-	{
-		const tm_frontend_ops *fe = pl->frontend.plugin->desc->ops;
-
-		m->source = tm_priv_strdup(pl->file, err);
-		st = m->source ? fe->load(pl->frontend.params, m, err)
-			       : TM_ERR_NOMEM;
-		if (!st)
-			st = tm_model_finalize(m, err);
-		if (st) {
-			locate(pl, &pl->frontend, err);
-			goto out;
-		}
-	}
+	st = load_model(pl, m, err);
+	if (st)
+		goto out;
 	stage_done(hook, user, sum, pl->frontend.label, t0);
 
 	/* Transforms up to the first that needs data rewrite the float

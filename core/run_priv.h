@@ -36,6 +36,12 @@ TM_API void tm_run_summary_fini(tm_run_summary *sum);
 
 typedef void (*tm_stage_hook)(void *user, const char *stage, double secs);
 
+/* Only pl's frontend: the model as loaded and finalized, before any
+ * transform (tmpipe inspect). The caller frees *out with tm_model_free;
+ * NULL on error. */
+TM_API tm_status tm_pipeline_load_model(const tm_pipeline *pl, tm_model **out,
+					tm_error *err);
+
 /* Runs pl; sum is filled (release it with tm_run_summary_fini) whether
  * the run succeeds or not. When model_out is not NULL it receives the quantized model
  * (the caller frees it with tm_model_free). */

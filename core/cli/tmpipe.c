@@ -4,6 +4,7 @@
  * pipeline validation error. */
 #include "config.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -49,6 +50,8 @@ usage(FILE *fp)
 	      "run nothing\n"
 	      "  plugins [NAME]           list the plugins found, or show "
 	      "one\n"
+	      "  inspect MODEL|PIPELINE   show a model as its frontend "
+	      "loads it\n"
 	      "\n"
 	      "Options:\n"
 	      "  -p, --plugin-path=PATH   search PATH (a folder or a .so) "
@@ -307,6 +310,149 @@ out:
 }
 
 static void
+print_shape(const tm_tensor *t)
+{
+	printf("[");
+	for (int d = 0; d < t->ndim; d++)
+		printf("%s%lld", d ? ", " : "", (long long)t->shape[d]);
+	printf("]");
+}
+
+/* A model as its frontend loaded it: inputs, layers, outputs, constants
+ * and the quantization a QDQ model gives. */
+static void
+print_model(const tm_model *m)
+{
+	size_t nconst = 0, nvals = 0, ngiven = 0;
+
+	printf("inputs:\n");
+	for (size_t i = 0; i < m->n_inputs; i++) {
+		printf("  %s ", m->tensors[m->inputs[i]]->name);
+		print_shape(m->tensors[m->inputs[i]]);
+		printf("\n");
+	}
+	printf("layers: %zu\n", m->n_nodes);
+	for (size_t k = 0; k < m->n_nodes; k++) {
+		const tm_node *n = m->nodes[k];
+		const tm_tensor *y = m->tensors[n->outputs[0]];
+
+		printf("  %s: %s(", n->name, tm_op_name(n->op));
+		for (size_t i = 0; i < n->n_inputs; i++)
+			printf("%s%s", i ? ", " : "",
+			       m->tensors[n->inputs[i]]->name);
+		printf(") -> %s ", y->name);
+		print_shape(y);
+		printf("\n");
+	}
+	printf("outputs:\n");
+	for (size_t i = 0; i < m->n_outputs; i++) {
+		printf("  %s ", m->tensors[m->outputs[i]]->name);
+		print_shape(m->tensors[m->outputs[i]]);
+		printf("\n");
+	}
+	for (size_t t = 0; t < m->n_tensors; t++) {
+		const tm_tensor *x = m->tensors[t];
+
+		if (x->kind == TM_TENSOR_CONST) {
+			nconst++;
+			nvals += tm_tensor_numel(x);
+		}
+		ngiven += x->quant_given != 0;
+	}
+	printf("constants: %zu (%zu values)\n", nconst, nvals);
+	if (!ngiven)
+		return;
+	printf("quantization given by the model: %zu tensors\n", ngiven);
+	for (size_t t = 0; t < m->n_tensors; t++) {
+		const tm_tensor *x = m->tensors[t];
+
+		if (!x->quant_given)
+			continue;
+		if (x->q.scheme == TM_QSCHEME_PER_CHANNEL)
+			printf("  %s: int8, %zu scales along axis %d\n",
+			       x->name, x->q.n_channels, x->q.axis);
+		else
+			printf("  %s: scale %.9g, zero point %ld%s\n",
+			       x->name, x->q.scale, (long)x->q.zero_point,
+			       x->kind == TM_TENSOR_CONST ? " (int8)" : "");
+	}
+}
+
+/* tmpipe inspect: path is a pipeline, or a model file a frontend reads
+ * by its extension (.onnx), for which a one-line pipeline is made. */
+static int
+cmd_inspect(cli *c, const char *path)
+{
+	size_t len = strlen(path);
+	int model_file = len > 5 && strcmp(path + len - 5, ".onnx") == 0;
+	char tmp[] = "/tmp/tmpipe-inspect-XXXXXX";
+	tm_error err;
+	tm_registry *r;
+	tm_pipeline *pl = NULL;
+	tm_model *m = NULL;
+	int rc = 0;
+
+	tm_error_clear(&err);
+	r = open_registry(c, &err);
+	if (!r) {
+		print_error(&err);
+		return EXIT_USAGE;
+	}
+	if (model_file) {
+		char *abs = realpath(path, NULL);
+		int fd = abs ? mkstemp(tmp) : -1;
+		FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+
+		if (!f) {
+			fprintf(stderr, "tmpipe: %s: %s\n", path,
+				strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			free(abs);
+			rc = EXIT_USAGE;
+			goto out;
+		}
+		/* A YAML double-quoted string: \ and " escaped. */
+		fputs("tmpipe: 1\nmodel:\n  frontend: onnx\n  path: \"", f);
+		for (const char *ch = abs; *ch; ch++)
+			fprintf(f, "%s%c", *ch == '\\' || *ch == '"' ? "\\" : "",
+				*ch);
+		fputs("\"\n", f);
+		free(abs);
+		if (fclose(f)) {
+			fprintf(stderr, "tmpipe: %s: %s\n", tmp,
+				strerror(errno));
+			unlink(tmp);
+			rc = EXIT_USAGE;
+			goto out;
+		}
+	}
+	if (tm_pipeline_load(model_file ? tmp : path, r, c->sets, &pl,
+			     &err)) {
+		rc = EXIT_USAGE;
+	} else if (tm_pipeline_load_model(pl, &m, &err)) {
+		rc = EXIT_RUN;
+	}
+	if (model_file)
+		unlink(tmp);
+	if (rc) {
+		/* Not the made-up pipeline's place: the model file's
+		 * messages name it. */
+		if (model_file && strcmp(err.file, tmp) == 0)
+			err.file[0] = '\0';
+		print_error(&err);
+		goto out;
+	}
+	printf("%s: frontend %s\n", path, pl->frontend.plugin->desc->name);
+	print_model(m);
+out:
+	tm_model_free(m);
+	tm_pipeline_free(pl);
+	tm_registry_free(r);
+	return rc;
+}
+
+static void
 print_param(const tm_param_spec *sp, int indent)
 {
 	printf("%*s%-17s %-11s", indent, "", sp->name,
@@ -509,8 +655,8 @@ main(int argc, char **argv)
 			fprintf(stderr, "tmpipe: read %s\n", c.conf.files.v[i]);
 
 	if (optind >= argc) {
-		fprintf(stderr, "tmpipe: missing command (run, validate or "
-			"plugins)\nTry 'tmpipe --help'.\n");
+		fprintf(stderr, "tmpipe: missing command (run, validate, "
+			"inspect or plugins)\nTry 'tmpipe --help'.\n");
 		goto out;
 	}
 	cmd = argv[optind++];
@@ -521,6 +667,13 @@ main(int argc, char **argv)
 			goto out;
 		}
 		rc = cmd_pipeline(&c, argv[optind], cmd[0] == 'r');
+	} else if (strcmp(cmd, "inspect") == 0) {
+		if (argc - optind != 1) {
+			fprintf(stderr, "tmpipe: inspect takes one model or "
+				"pipeline file\nTry 'tmpipe --help'.\n");
+			goto out;
+		}
+		rc = cmd_inspect(&c, argv[optind]);
 	} else if (strcmp(cmd, "plugins") == 0) {
 		if (argc - optind > 1) {
 			fprintf(stderr, "tmpipe: plugins takes at most one "
@@ -530,7 +683,7 @@ main(int argc, char **argv)
 		rc = cmd_plugins(&c, optind < argc ? argv[optind] : NULL);
 	} else {
 		fprintf(stderr, "tmpipe: unknown command '%s' (commands: run, "
-			"validate, plugins)\nTry 'tmpipe --help'.\n", cmd);
+			"validate, inspect, plugins)\nTry 'tmpipe --help'.\n", cmd);
 	}
 out:
 	free(c.plugin_paths);
