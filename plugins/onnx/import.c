@@ -2006,6 +2006,15 @@ op_qlinearmatmul(imp *im)
 
 /* --- the graph ----------------------------------------------------------- */
 
+/* How the importer turns an operator into model nodes (convert()). */
+typedef enum cv_kind {
+	CV_CONV = 1, CV_GEMM, CV_MATMUL, CV_BATCHNORM, CV_RELU, CV_SIGMOID,
+	CV_TANH, CV_LEAKY_RELU, CV_CLIP, CV_SOFTMAX, CV_MAXPOOL, CV_AVGPOOL,
+	CV_GLOBAL_AVGPOOL, CV_FLATTEN, CV_RESHAPE, CV_ADD, CV_CONCAT,
+	CV_SHAPE, CV_GATHER, CV_UNSQUEEZE, CV_ALIAS, CV_CONSTANT,
+	CV_QUANTIZE, CV_DEQUANTIZE, CV_QLINEARCONV, CV_QLINEARMATMUL
+} cv_kind;
+
 /* The operators tmpipe reads, each with the oldest opset whose
  * definition it implements (ONNX's Changelog.md): most of them read the
  * same from their first version (an attribute such as consumed_inputs,
@@ -2016,30 +2025,59 @@ op_qlinearmatmul(imp *im)
 static const struct {
 	const char *name;
 	int since;
+	cv_kind kind;
 } supported[] = {
-	{ "Add", 7 },		{ "AveragePool", 1 },	{ "BatchNormalization", 7 },
-	{ "Clip", 1 },		{ "Concat", 4 },	{ "Constant", 1 },
-	{ "Conv", 1 },		{ "DequantizeLinear", 10 }, { "Dropout", 7 },
-	{ "Flatten", 1 },	{ "Gather", 1 },	{ "Gemm", 7 },
-	{ "GlobalAveragePool", 1 }, { "Identity", 1 },	{ "LeakyRelu", 1 },
-	{ "MatMul", 1 },	{ "MaxPool", 1 },	{ "QLinearConv", 10 },
-	{ "QLinearMatMul", 10 }, { "QuantizeLinear", 10 }, { "Relu", 1 },
-	{ "Reshape", 5 },	{ "Shape", 1 },		{ "Sigmoid", 1 },
-	{ "Softmax", 1 },	{ "Tanh", 1 },		{ "Unsqueeze", 1 },
-	{ NULL, 0 }
+	{ "Add", 7, CV_ADD },
+	{ "AveragePool", 1, CV_AVGPOOL },
+	{ "BatchNormalization", 7, CV_BATCHNORM },
+	{ "Clip", 1, CV_CLIP },
+	{ "Concat", 4, CV_CONCAT },
+	{ "Constant", 1, CV_CONSTANT },
+	{ "Conv", 1, CV_CONV },
+	{ "DequantizeLinear", 10, CV_DEQUANTIZE },
+	{ "Dropout", 7, CV_ALIAS },
+	{ "Flatten", 1, CV_FLATTEN },
+	{ "Gather", 1, CV_GATHER },
+	{ "Gemm", 7, CV_GEMM },
+	{ "GlobalAveragePool", 1, CV_GLOBAL_AVGPOOL },
+	{ "Identity", 1, CV_ALIAS },
+	{ "LeakyRelu", 1, CV_LEAKY_RELU },
+	{ "MatMul", 1, CV_MATMUL },
+	{ "MaxPool", 1, CV_MAXPOOL },
+	{ "QLinearConv", 10, CV_QLINEARCONV },
+	{ "QLinearMatMul", 10, CV_QLINEARMATMUL },
+	{ "QuantizeLinear", 10, CV_QUANTIZE },
+	{ "Relu", 1, CV_RELU },
+	{ "Reshape", 5, CV_RESHAPE },
+	{ "Shape", 1, CV_SHAPE },
+	{ "Sigmoid", 1, CV_SIGMOID },
+	{ "Softmax", 1, CV_SOFTMAX },
+	{ "Tanh", 1, CV_TANH },
+	{ "Unsqueeze", 1, CV_UNSQUEEZE },
+	{ NULL, 0, 0 }
 };
+
+/* n's row of supported[], or -1 when tmpipe does not read its operator
+ * (another domain, or an unknown type). */
+static int
+supported_row(const Onnx__NodeProto *n)
+{
+	if (n->domain && n->domain[0] && strcmp(n->domain, "ai.onnx") != 0)
+		return -1;
+	for (int k = 0; supported[k].name; k++)
+		if (n->op_type && strcmp(n->op_type, supported[k].name) == 0)
+			return k;
+	return -1;
+}
 
 /* The oldest opset at which tmpipe reads node n, or 0 when it does not
  * read n's operator at all. */
 static int
 supported_since(const Onnx__NodeProto *n)
 {
-	if (n->domain && n->domain[0] && strcmp(n->domain, "ai.onnx") != 0)
-		return 0;
-	for (size_t k = 0; supported[k].name; k++)
-		if (n->op_type && strcmp(n->op_type, supported[k].name) == 0)
-			return supported[k].since;
-	return 0;
+	int k = supported_row(n);
+
+	return k < 0 ? 0 : supported[k].since;
 }
 
 static int
@@ -2061,64 +2099,70 @@ onnx_op_supported(const char *op_type, const char *domain)
 static tm_status
 convert(imp *im, size_t at)
 {
-	const char *t = im->node->op_type;
+	int k = supported_row(im->node);
 
-	if (!strcmp(t, "Conv"))
+	switch (k < 0 ? 0 : supported[k].kind) {
+	case CV_CONV:
 		return op_conv_float(im);
-	if (!strcmp(t, "Gemm"))
+	case CV_GEMM:
 		return op_gemm(im);
-	if (!strcmp(t, "MatMul"))
+	case CV_MATMUL:
 		return op_matmul(im, at);
-	if (!strcmp(t, "BatchNormalization"))
+	case CV_BATCHNORM:
 		return op_batchnorm(im);
-	if (!strcmp(t, "Relu"))
+	case CV_RELU:
 		return op_unary(im, TM_OP_RELU);
-	if (!strcmp(t, "Sigmoid"))
+	case CV_SIGMOID:
 		return op_unary(im, TM_OP_SIGMOID);
-	if (!strcmp(t, "Tanh"))
+	case CV_TANH:
 		return op_unary(im, TM_OP_TANH);
-	if (!strcmp(t, "LeakyRelu"))
+	case CV_LEAKY_RELU:
 		return op_unary(im, TM_OP_LEAKY_RELU);
-	if (!strcmp(t, "Clip"))
+	case CV_CLIP:
 		return op_clip(im);
-	if (!strcmp(t, "Softmax"))
+	case CV_SOFTMAX:
 		return op_softmax(im);
-	if (!strcmp(t, "MaxPool"))
+	case CV_MAXPOOL:
 		return op_pool(im, TM_OP_MAXPOOL2D);
-	if (!strcmp(t, "AveragePool"))
+	case CV_AVGPOOL:
 		return op_pool(im, TM_OP_AVGPOOL2D);
-	if (!strcmp(t, "GlobalAveragePool"))
+	case CV_GLOBAL_AVGPOOL:
 		return op_pool(im, TM_OP_GLOBAL_AVGPOOL);
-	if (!strcmp(t, "Flatten"))
+	case CV_FLATTEN:
 		return op_flatten(im);
-	if (!strcmp(t, "Reshape"))
+	case CV_RESHAPE:
 		return op_reshape(im);
-	if (!strcmp(t, "Add"))
+	case CV_ADD:
 		return op_add(im);
-	if (!strcmp(t, "Concat")) {
+	case CV_CONCAT: {
 		int all = im->node->n_input > 0;
 
-		for (size_t k = 0; k < im->node->n_input; k++)
-			all &= in_name(im, k) && find_cst(im, in_name(im, k));
+		for (size_t i = 0; i < im->node->n_input; i++)
+			all &= in_name(im, i) && find_cst(im, in_name(im, i));
 		return all ? op_concat_const(im) : op_concat(im);
 	}
-	if (!strcmp(t, "Shape"))
+	case CV_SHAPE:
 		return op_shape(im);
-	if (!strcmp(t, "Gather"))
+	case CV_GATHER:
 		return op_gather(im);
-	if (!strcmp(t, "Unsqueeze"))
+	case CV_UNSQUEEZE:
 		return op_unsqueeze(im);
-	if (!strcmp(t, "Identity") || !strcmp(t, "Dropout"))
+	case CV_ALIAS:
 		return op_alias(im);
-	if (!strcmp(t, "Constant"))
+	case CV_CONSTANT:
 		return op_constant(im);
-	if (!strcmp(t, "QuantizeLinear"))
+	case CV_QUANTIZE:
 		return op_quantize(im);
-	if (!strcmp(t, "DequantizeLinear"))
+	case CV_DEQUANTIZE:
 		return op_dequantize(im);
-	if (!strcmp(t, "QLinearConv"))
+	case CV_QLINEARCONV:
 		return op_qlinearconv(im);
-	return op_qlinearmatmul(im);
+	case CV_QLINEARMATMUL:
+		return op_qlinearmatmul(im);
+	}
+	/* check_ops refused every other operator before the first node. */
+	return tm_error_set(im->err, TM_ERR_INTERNAL, "%s: operator '%s' has "
+			    "no converter", im->path, im->node->op_type);
 }
 
 static int
