@@ -72,7 +72,34 @@ typedef struct ctx {
 	size_t n_arrs, cap_arrs;
 	tm_error *err;
 	tm_status st;
+	char cm[4][160];		/* cm()'s buffers */
+	unsigned cm_next;
 } ctx;
+
+/* s as it may stand inside a C comment: a name from a model file could
+ * hold "*\/" (which would end the comment and let the rest be compiled)
+ * or "/\*" (-Wcomment): both get a backslash between their characters;
+ * control characters become '?', and a long name is cut with "...". One
+ * of four buffers in turn, so a printf may take up to four. */
+static const char *
+cm(ctx *c, const char *s)
+{
+	char *b = c->cm[c->cm_next++ % 4];
+	size_t n = 0, max = sizeof c->cm[0] - 5;
+
+	for (; *s && n < max; s++) {
+		char prev = n ? b[n - 1] : 0;
+
+		if ((prev == '*' && *s == '/') || (prev == '/' && *s == '*'))
+			b[n++] = '\\';
+		b[n++] = (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s;
+	}
+	if (*s)
+		memcpy(b + n, "...", 4);
+	else
+		b[n] = '\0';
+	return b;
+}
 
 static int
 valid_ident(const char *s)
@@ -250,19 +277,79 @@ put_activation(ctx *c, const tm_tensor *t)
 	size_t n = tm_tensor_numel(t);
 
 	fprintf(c->fp, "/* %s '%s': %zu value%s, ",
-		t->kind == TM_TENSOR_INPUT ? "input" : "tensor", t->name, n,
-		n == 1 ? "" : "s");
+		t->kind == TM_TENSOR_INPUT ? "input" : "tensor",
+		cm(c, t->name), n, n == 1 ? "" : "s");
 	if (t->fixed_range)
 		fprintf(c->fp, "fixed range [%.9g, %.9g] */\n", (double)t->lo,
 			(double)t->hi);
 	else
 		fprintf(c->fp, "observed range [%.9g, %.9g] by %s */\n",
 			(double)t->lo, (double)t->hi,
-			t->observer ? t->observer : "?");
+			cm(c, t->observer ? t->observer : "?"));
 	put_define(c, "tensor", t->name, "_SCALE", "%.9ef",
 		   (double)(float)t->q.scale);
 	put_define(c, "tensor", t->name, "_ZERO_POINT", "(%ld)",
 		   (long)t->q.zero_point);
+	fputc('\n', c->fp);
+}
+
+/* <P>_<L>_WEIGHT_SCALE, or the array <p>_<l>_weight_scale of one scale
+ * per output channel. */
+static void
+put_weight_scale(ctx *c, const tm_node *n, const tm_tensor *w)
+{
+	const char *id;
+	FILE *o;
+
+	if (w->q.scheme != TM_QSCHEME_PER_CHANNEL) {
+		put_define(c, "layer", n->name, "_WEIGHT_SCALE", "%.9ef",
+			   (double)(float)w->q.scale);
+		return;
+	}
+	id = claim(c, "layer", n->name, 0, "_weight_scale");
+	if (!id)
+		return;
+	fprintf(c->fp, "/* one weight scale per output channel */\n");
+	o = def_open(c, "float", id, (long)w->q.n_channels);
+	fputs(" {\n", o);
+	for (size_t k = 0; k < w->q.n_channels; k++)
+		fprintf(o, "\t%.9ef%s\n", (double)(float)w->q.scales[k],
+			k + 1 < w->q.n_channels ? "," : "");
+	fputs("};\n", o);
+}
+
+/* A convolution's geometry and scales; its int8 weights (OHWI), int32
+ * biases and requantizers are the runtime bundle's arrays (below), in
+ * the layout libtmrt reads, so they are not printed twice. */
+static void
+put_conv_info(ctx *c, const tm_model *m, const tm_node *n)
+{
+	const tm_tensor *x = m->tensors[n->inputs[0]];
+	const tm_tensor *w = m->tensors[n->inputs[1]];
+	const tm_tensor *y = m->tensors[n->requant_out];
+	const tm_attrs *a = &n->attrs;
+
+	fprintf(c->fp, "/* %s: conv2d %lldx%lld, %lld -> %lld channels, "
+		"groups %lld,\n * stride %lldx%lld, dilation %lldx%lld, pads "
+		"(top, left, bottom, right) %lld %lld %lld %lld,\n * input "
+		"'%s', output '%s'%s.\n * Its int8 weights (OHWI), int32 "
+		"biases and requantizers are in the runtime\n * tables "
+		"below. */\n", cm(c, n->name),
+		(long long)w->shape[2], (long long)w->shape[3],
+		(long long)x->shape[0], (long long)w->shape[0],
+		(long long)a->group, (long long)a->stride[0],
+		(long long)a->stride[1], (long long)a->dilation[0],
+		(long long)a->dilation[1], (long long)a->pads[0],
+		(long long)a->pads[1], (long long)a->pads[2],
+		(long long)a->pads[3], cm(c, x->name), cm(c, y->name),
+		n->fused_relu ? " (activation folded into the clamp)" : "");
+	put_define(c, "layer", n->name, "_IN_CHANNELS", "%lld",
+		   (long long)x->shape[0]);
+	put_define(c, "layer", n->name, "_OUT_CHANNELS", "%lld",
+		   (long long)w->shape[0]);
+	put_weight_scale(c, n, w);
+	put_define(c, "layer", n->name, "_ACT_MIN", "(%ld)", (long)n->act_min);
+	put_define(c, "layer", n->name, "_ACT_MAX", "(%ld)", (long)n->act_max);
 	fputc('\n', c->fp);
 }
 
@@ -276,31 +363,12 @@ put_dense(ctx *c, const tm_model *m, const tm_node *n)
 	long long out = w->shape[0], in = w->shape[1];
 
 	fprintf(c->fp, "/* %s: dense %lld -> %lld, input '%s', output '%s'%s "
-		"*/\n", n->name, in, out, x->name, y->name,
+		"*/\n", cm(c, n->name), in, out, cm(c, x->name),
+		cm(c, y->name),
 		n->fused_relu ? " (ReLU folded into the clamp)" : "");
 	put_define(c, "layer", n->name, "_IN_FEATURES", "%lld", in);
 	put_define(c, "layer", n->name, "_OUT_FEATURES", "%lld", out);
-	if (w->q.scheme == TM_QSCHEME_PER_CHANNEL) {
-		const char *id = claim(c, "layer", n->name, 0,
-				       "_weight_scale");
-
-		if (id) {
-			FILE *o;
-
-			fprintf(c->fp, "/* one weight scale per output channel "
-				"*/\n");
-			o = def_open(c, "float", id, (long)w->q.n_channels);
-			fputs(" {\n", o);
-			for (size_t k = 0; k < w->q.n_channels; k++)
-				fprintf(o, "\t%.9ef%s\n",
-					(double)(float)w->q.scales[k],
-					k + 1 < w->q.n_channels ? "," : "");
-			fputs("};\n", o);
-		}
-	} else {
-		put_define(c, "layer", n->name, "_WEIGHT_SCALE", "%.9ef",
-			   (double)(float)w->q.scale);
-	}
+	put_weight_scale(c, n, w);
 	fprintf(c->fp, "/* int8, symmetric (zero point 0), [out][in] */\n");
 	put_array(c, "layer", n->name, "_weight", w->q8, 1,
 		  (size_t)(out * in));
@@ -327,7 +395,7 @@ static void
 put_lut(ctx *c, const tm_node *n)
 {
 	fprintf(c->fp, "/* %s: %s lookup table, indexed by (uint8_t)(x + 128) "
-		"*/\n", n->name, tm_op_name(n->op));
+		"*/\n", cm(c, n->name), tm_op_name(n->op));
 	put_array(c, "layer", n->name, "_lut", n->lut, 1, 256);
 	fputc('\n', c->fp);
 }
@@ -625,7 +693,7 @@ put_runtime(ctx *c, const tm_lowered *lw)
 		const char *nm = tm_lowered_tensor_name(lw, rm->inputs[i]);
 
 		fprintf(c->fp, "/* model input %ld: tensor '%s' */\n",
-			(long)i, nm);
+			(long)i, cm(c, nm));
 		put_layout(c->fp, &rm->tensors[rm->inputs[i]]);
 		put_define(c, "tensor", nm, "_SIZE", "%lu",
 			   (unsigned long)rm->tensors[rm->inputs[i]].size);
@@ -637,7 +705,7 @@ put_runtime(ctx *c, const tm_lowered *lw)
 		size_t ch, hw;
 
 		fprintf(c->fp, "/* model output %ld: tensor '%s' */\n",
-			(long)i, nm);
+			(long)i, cm(c, nm));
 		put_layout(c->fp, &rm->tensors[rm->outputs[i]]);
 		if (tm_lowered_output_hwc(lw, i, &ch, &hw))
 			fprintf(c->fp, "/* a flattened image of %lu channels "
@@ -677,7 +745,7 @@ put_runtime(ctx *c, const tm_lowered *lw)
 			(long)t->dims.n, (long)t->dims.h, (long)t->dims.w,
 			(long)t->dims.c, (long)t->zp,
 			i + 1 < rm->n_tensors ? "," : "", (long)i,
-			tm_lowered_tensor_name(lw, i),
+			cm(c, tm_lowered_tensor_name(lw, i)),
 			(unsigned long)t->offset,
 			(unsigned long)(t->offset + t->size - 1));
 	}
@@ -703,7 +771,7 @@ put_runtime(ctx *c, const tm_lowered *lw)
 				bundle[k], lin, (long)at, (long)ly->n_inputs,
 				(long)ly->output,
 				k + 1 < rm->n_layers ? "," : "",
-				tm_lowered_layer_name(lw, k));
+				cm(c, tm_lowered_layer_name(lw, k)));
 			at += ly->n_inputs;
 		}
 		fputs("};\n", o);
@@ -766,10 +834,10 @@ ch_emit(const tm_model *m, const tm_params *p, tm_outputs *outs,
 		fprintf(c.src, "/* Generated by tmpipe %s from %s. Do not "
 			"edit.\n *\n * The arrays and tables that %s declares."
 			"\n */\n#include \"%s\"\n\n", tm_version(),
-			m->source ? m->source : "a model", base, base);
+			cm(&c, m->source ? m->source : "a model"), base, base);
 	}
 	fprintf(c.fp, "/* Generated by tmpipe %s from %s. Do not edit.\n",
-		tm_version(), m->source ? m->source : "a model");
+		tm_version(), cm(&c, m->source ? m->source : "a model"));
 	fprintf(c.fp, " *\n * int8 quantization (TFLite scheme): activations "
 		"asymmetric in [-128, 127],\n * weights symmetric (zero point "
 		"0), biases int32 at input scale * weight scale.\n */\n");
@@ -791,6 +859,8 @@ ch_emit(const tm_model *m, const tm_params *p, tm_outputs *outs,
 			put_activation(&c, m->tensors[n->outputs[o]]);
 		if (n->op == TM_OP_DENSE)
 			put_dense(&c, m, n);
+		else if (n->op == TM_OP_CONV2D && n->multiplier)
+			put_conv_info(&c, m, n);
 		else if (n->lut)
 			put_lut(&c, n);
 	}
