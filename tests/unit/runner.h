@@ -8,6 +8,8 @@
 
 #include <CUnit/CUnit.h>
 
+#include <tmpipe/log.h>
+
 typedef struct tm_test_case {
 	const char *name;
 	void (*fn)(void);
@@ -36,6 +38,26 @@ void tm_test_check_str(const char *got, const char *want, const char *file,
 struct tm_error;
 void tm_test_check_err(const struct tm_error *err, const char *want,
 		       const char *file, int line);
+
+/* A failed check that ends the test: the test frees what it holds at its
+ * out: label (a _FATAL assert would longjmp past it and leak). */
+#define REQUIRE(cond)							\
+	do {								\
+		if (!(cond)) {						\
+			CU_FAIL(#cond);					\
+			goto out;					\
+		}							\
+	} while (0)
+
+/* A tm_log handler (tm_log_set_handler(tm_test_log_capture, NULL)):
+ * warnings and notes are appended to tm_test_logbuf, traces to
+ * tm_test_tracebuf, one line each: "warning: SOURCE: MESSAGE". A test
+ * clears them by writing '\0' to their first byte. */
+#define TM_TEST_LOG_MAX 16384
+extern char tm_test_logbuf[TM_TEST_LOG_MAX];
+extern char tm_test_tracebuf[TM_TEST_LOG_MAX];
+void tm_test_log_capture(void *user, tm_log_severity sev, const char *source,
+			 const char *message);
 
 /* Writes text to path (a fixture made on the fly); CU_FAIL on error. */
 void tm_test_write_file(const char *path, const char *text);

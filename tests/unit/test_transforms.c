@@ -40,37 +40,10 @@
 #define OUT_TOL 1e-5		/* outputs, before vs after */
 #define W_TOL 1e-6		/* weights vs the reference */
 
-/* A failed check that ends the test; the test frees what it holds at
- * its out: label (a _FATAL assert would longjmp past it and leak). */
-#define REQUIRE(cond)							\
-	do {								\
-		if (!(cond)) {						\
-			CU_FAIL(#cond);					\
-			goto out;					\
-		}							\
-	} while (0)
-
 static tm_registry *reg;
-static char logbuf[16384], tracebuf[sizeof logbuf];
 static int verbose;
 
 /* --- helpers ------------------------------------------------------------ */
-
-/* Warnings and notes go to logbuf, traces to tracebuf, one line each:
- * "warning: SOURCE: MESSAGE". */
-static void
-capture(void *user, tm_log_severity sev, const char *source,
-	const char *message)
-{
-	char *buf = sev == TM_LOG_TRACE ? tracebuf : logbuf;
-	size_t len = strlen(buf);
-
-	(void)user;
-	snprintf(buf + len, sizeof logbuf - len, "%s: %s: %s\n",
-		 sev == TM_LOG_TRACE ? "trace"
-		 : sev == TM_LOG_WARNING ? "warning" : "note", source,
-		 message);
-}
 
 static const char *
 data_dir(const char *model, char *buf, size_t size)
@@ -105,7 +78,7 @@ run_model(const char *model, const char *shape, const char *layers,
 	tm_error err;
 	size_t len, plen;
 
-	logbuf[0] = tracebuf[0] = '\0';
+	tm_test_logbuf[0] = tm_test_tracebuf[0] = '\0';
 	if (msg && size)
 		msg[0] = '\0';
 	data_dir(model, dir, sizeof dir);
@@ -413,16 +386,16 @@ check_spread(const tm_model *before, const tm_model *after,
 static void
 check_log(const char *want)
 {
-	CHECK_STR(logbuf, want);
+	CHECK_STR(tm_test_logbuf, want);
 }
 
-/* logbuf starts with want. */
+/* tm_test_logbuf starts with want. */
 static void
 check_log_prefix(const char *want)
 {
-	if (strncmp(logbuf, want, strlen(want)) != 0)
-		fprintf(stderr, "\n  log:  %s\n  want: %s...\n", logbuf, want);
-	CU_ASSERT_EQUAL(strncmp(logbuf, want, strlen(want)), 0);
+	if (strncmp(tm_test_logbuf, want, strlen(want)) != 0)
+		fprintf(stderr, "\n  log:  %s\n  want: %s...\n", tm_test_logbuf, want);
+	CU_ASSERT_EQUAL(strncmp(tm_test_logbuf, want, strlen(want)), 0);
 }
 
 /* The error of a pipeline that must fail. */
@@ -963,7 +936,7 @@ fold_by_hand(tm_model *m, tm_error *err)
 	unsigned preserved = TM_PRESERVE_ALL;
 	tm_status st;
 
-	logbuf[0] = tracebuf[0] = '\0';
+	tm_test_logbuf[0] = tm_test_tracebuf[0] = '\0';
 	if (!ops)
 		return TM_ERR_NOT_FOUND;
 	st = ops->run(m, NULL, &preserved, err);
@@ -1235,10 +1208,10 @@ test_cle_iterations(void)
 	REQUIRE(b);
 	REQUIRE(read_cle("cle_chain", "ref_it1", ref, 3) == 3);
 	CU_ASSERT_EQUAL(ref[2].converged, 0);
-	CU_ASSERT_PTR_NOT_NULL(strstr(logbuf, "\nwarning: cle: stopped after "
+	CU_ASSERT_PTR_NOT_NULL(strstr(tm_test_logbuf, "\nwarning: cle: stopped after "
 				      "1 iteration without converging: the "
 				      "last changed a scale by "));
-	CU_ASSERT_PTR_NOT_NULL(strstr(logbuf, " (tolerance 0.001); the "
+	CU_ASSERT_PTR_NOT_NULL(strstr(tm_test_logbuf, " (tolerance 0.001); the "
 				      "output is unchanged all the same\n"));
 	check_spread(a, b, &ref[0], 7.5);
 	check_const(b, "cle_chain", "ref_it1", "fc1.weight", "fc1.weight");
@@ -1325,7 +1298,7 @@ test_cle_no_pair(void)
 	check_log("warning: cle: no pair of layers to equalize (a dense or "
 		  "conv2d layer followed by one of the same kind, directly or "
 		  "through a relu or leaky_relu and a maxpool2d)\n");
-	CHECK_STR(tracebuf, "trace: cle: 'fc1' starts no pair: 'fc1' is "
+	CHECK_STR(tm_test_tracebuf, "trace: cle: 'fc1' starts no pair: 'fc1' is "
 		  "followed by the sigmoid layer 'h1' (only relu, leaky_relu, "
 		  "maxpool2d or nothing may stand between the two layers, and "
 		  "the second must be a dense or conv2d)\n"
@@ -1348,12 +1321,12 @@ test_fold_then_cle(void)
 
 	REQUIRE(a);
 	REQUIRE(b);
-	CU_ASSERT_PTR_NOT_NULL(strstr(logbuf, "note: cle: conv1 -> relu1 -> "
+	CU_ASSERT_PTR_NOT_NULL(strstr(tm_test_logbuf, "note: cle: conv1 -> relu1 -> "
 				      "conv2: spread of the 4 channel ranges "
 				      "(max/min) "));
-	CU_ASSERT_PTR_NOT_NULL(strstr(logbuf, "note: cle: equalized 1 pair "
+	CU_ASSERT_PTR_NOT_NULL(strstr(tm_test_logbuf, "note: cle: equalized 1 pair "
 				      "in "));
-	CU_ASSERT_PTR_NOT_NULL(strstr(tracebuf, "trace: cle: 'conv2' starts "
+	CU_ASSERT_PTR_NOT_NULL(strstr(tm_test_tracebuf, "trace: cle: 'conv2' starts "
 				      "no pair: 'conv2' is followed by the "
 				      "clip layer 'r6' "));
 	same_outputs(a, b, "conv_bn", NULL);
@@ -1466,7 +1439,7 @@ main(void)
 
 	verbose = getenv("TM_TEST_VERBOSE") != NULL;
 	tm_error_clear(&err);
-	tm_log_set_handler(capture, NULL);
+	tm_log_set_handler(tm_test_log_capture, NULL);
 	reg = tm_registry_new();
 	if (!reg || tm_registry_scan(reg, NULL, NULL, NULL, &err)) {
 		char msg[MSG_MAX];
