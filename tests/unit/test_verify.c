@@ -982,6 +982,69 @@ test_reference_conv(void)
 		   "@REF@\n", 1.5);
 }
 
+/* bias_correct (mode weights) shifts the int32 bias of a dense whose
+ * per-tensor weights all round down (0.3/127 each, to 0; 1 stays 127)
+ * on inputs of mean 1 by about 7 x 0.3/127 = 0.017, over two steps of
+ * the output: the quantized reference must add that corrected bias (its
+ * int32 value), not the float one, to stay within a step of int8. */
+static void
+test_reference_bias_correct(void)
+{
+	static const double w[8] = { 1.0,	  0.3 / 127, 0.3 / 127,
+				     0.3 / 127, 0.3 / 127, 0.3 / 127,
+				     0.3 / 127, 0.3 / 127 };
+	static const double b[1] = { 0.0 };
+	double x[64 * 8], corr;
+	char path[4200];
+	tm_run_summary q;
+	tm_model *m = NULL;
+	const tm_tensor *tb, *ty;
+	const tm_verify_output *o;
+
+	lcg = 99;
+	for (size_t i = 0; i < 64 * 8; i++)
+		x[i] = 1.0 + 0.5 * urand();
+	snprintf(path, sizeof path, "%s/bc_calib.npy", tm_test_tmpdir());
+	write_npy(path, 64, 8, x, 0);
+	for (size_t i = 0; i < 64 * 8; i++)
+		x[i] = 1.0 + 0.5 * urand();
+	snprintf(path, sizeof path, "%s/bc_x.npy", tm_test_tmpdir());
+	write_npy(path, 64, 8, x, 0);
+	snprintf(path, sizeof path, "%s/bc_w.npy", tm_test_tmpdir());
+	write_npy(path, 1, 8, w, 0);
+	snprintf(path, sizeof path, "%s/bc_b.npy", tm_test_tmpdir());
+	write_npy(path, 1, 0, b, 0);
+	run_ref("model:\n"
+		"  frontend: npy\n"
+		"  inputs: {x: [8]}\n"
+		"  layers:\n"
+		"    - {name: fc, op: dense, input: x, weight: bc_w.npy, "
+		"bias: bc_b.npy}\n"
+		"transforms:\n"
+		"  - bias_correct: {mode: weights}\n"
+		"calibration: {data: bc_calib.npy}\n"
+		"verify:\n"
+		"  data: bc_x.npy\n"
+		"@REF@\n", "quantized", &q, &m);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	CU_ASSERT_EQUAL_FATAL(m->n_nodes, 1);
+	tb = m->tensors[m->nodes[0]->inputs[2]];
+	ty = m->tensors[m->nodes[0]->outputs[0]];
+	CU_ASSERT_PTR_NOT_NULL_FATAL(tb->q32);
+	/* The float bias is the trained 0 again; the int32 one is not. */
+	CU_ASSERT_DOUBLE_EQUAL(tb->data[0], 0.0, 0.0);
+	corr = tb->q32[0] * tb->q.scale;
+	CU_ASSERT(corr < -2.0 * ty->q.scale || corr > 2.0 * ty->q.scale);
+	CU_ASSERT_EQUAL_FATAL(q.verify.n_outputs, 1);
+	o = &q.verify.outputs[0];
+	fprintf(stderr, "\n  bias_correct: correction %.6g (%.2f steps); "
+		"int8 - quantized reference max %.6g (%.2f steps)\n", corr,
+		corr / ty->q.scale, o->max_abs, o->max_abs / ty->q.scale);
+	CU_ASSERT(o->max_abs <= ty->q.scale * (1.0 + 1e-6));
+	tm_run_summary_fini(&q);
+	tm_model_free(m);
+}
+
 /* The classifier of test_accuracy against the quantized reference: the
  * identity layer emulated in float gives the int8 output exactly (127
  * at 1/127 is 1, input and output share (2/255, -1)), so the reference
@@ -1231,6 +1294,8 @@ static const tm_test_case cases[] = {
 	{ "quantized reference: conv net", test_reference_conv },
 	{ "quantized reference by hand", test_reference_by_hand },
 	{ "quantized reference and labels", test_reference_accuracy },
+	{ "quantized reference with bias_correct",
+	  test_reference_bias_correct },
 	{ NULL, NULL }
 };
 
