@@ -33,7 +33,8 @@ static const char *const calib_keys[] = {
 static const char *const preprocess_keys[] = { "scale", "mean", "std" };
 static const char *const verify_keys[] = { "data", "tolerance", "batch",
 					    "labels",
-					    "max_accuracy_drop" };
+					    "max_accuracy_drop",
+					    "reference" };
 
 /* --- small YAML utilities ------------------------------------------- */
 
@@ -1072,8 +1073,33 @@ parse_labels(const tm_yaml_src *src, yaml_node_t *v, tm_pipeline *pl,
 	return TM_OK;
 }
 
+/* verify.reference: float (the default) or quantized. */
+static tm_status
+parse_reference(const tm_yaml_src *src, yaml_node_t *v, tm_pipeline *pl,
+		tm_error *err)
+{
+	yaml_node_t *r = tm_priv_yaml_get(src->doc, v, "reference");
+	const char *s;
+
+	pl->verify_reference = TM_VERIFY_REF_FLOAT;
+	if (!r)
+		return TM_OK;
+	s = tm_priv_yaml_scalar(r);
+	if (s && strcmp(s, "quantized") == 0)
+		pl->verify_reference = TM_VERIFY_REF_QUANTIZED;
+	else if (!s || strcmp(s, "float") != 0)
+		return tm_priv_yaml_error(src, r, err, TM_ERR_INVALID,
+					  "verify.reference: expected float "
+					  "or quantized, got %s%s%s",
+					  s ? "'" : "",
+					  s ? s : tm_priv_yaml_kind(r),
+					  s ? "'" : "");
+	return TM_OK;
+}
+
 /* verify: {data: file-or-folder or map, tolerance: number >= 0, batch,
- * labels: file, max_accuracy_drop: points}. */
+ * labels: file, max_accuracy_drop: points, reference: float or
+ * quantized}. */
 static tm_status
 parse_verify(const tm_yaml_src *src, yaml_node_t *root, tm_pipeline *pl,
 	     tm_error *err)
@@ -1139,6 +1165,9 @@ parse_verify(const tm_yaml_src *src, yaml_node_t *root, tm_pipeline *pl,
 		if (st)
 			return st;
 	}
+	st = parse_reference(src, v, pl, err);
+	if (st)
+		return st;
 	return parse_labels(src, v, pl, err);
 }
 

@@ -66,6 +66,15 @@ typedef struct tm_layer_rule {
 	int per_channel;
 } tm_layer_rule;
 
+/* verify.reference (tmpipe-pipeline(5)): the float model as the
+ * frontend gave it, or the quantized model emulated in float
+ * (fake-quantized activations, dequantized int8 weights and int32
+ * biases). */
+typedef enum tm_verify_ref {
+	TM_VERIFY_REF_FLOAT = 0,
+	TM_VERIFY_REF_QUANTIZED
+} tm_verify_ref;
+
 typedef struct tm_pipeline {
 	char *file;			/* as given */
 	char *basedir;			/* relative paths resolve here */
@@ -116,6 +125,8 @@ typedef struct tm_pipeline {
 	double verify_max_drop;
 	const char *verify_drop_file;
 	unsigned verify_drop_line, verify_drop_col;
+	/* verify.reference: what the int8 outputs are compared with. */
+	tm_verify_ref verify_reference;
 } tm_pipeline;
 
 /* Loads and validates path. overrides are "a.b.c=value" strings from

@@ -15,6 +15,7 @@
 #include "dataset_priv.h"
 #include "interp_priv.h"
 #include "lower_priv.h"
+#include "quantize_priv.h"
 #include "verify_priv.h"
 
 #define NONE ((size_t)-1)
@@ -46,6 +47,9 @@ typedef struct vctx {
 	tm_dataset *ds;
 	tm_dataset_reader *rd;
 	tm_interp *it;
+	tm_fq *fq;			/* reference: quantized; per tensor */
+	float **cst;			/* and the dequantized constants */
+	const char *ref;		/* "float" or "reference" */
 	float **in;			/* interpreter input buffers */
 	int8_t **qin;			/* one sample */
 	acc *acc;
@@ -106,6 +110,10 @@ vctx_fini(vctx *c)
 	size_t ni = c->m->n_inputs;
 
 	tm_priv_interp_free(c->it);
+	for (size_t t = 0; c->cst && t < c->m->n_tensors; t++)
+		free(c->cst[t]);
+	free(c->cst);
+	free(c->fq);
 	tm_priv_dataset_reader_free(c->rd);
 	tm_priv_dataset_free(c->ds);
 	free(c->srcs);
@@ -312,6 +320,151 @@ load_labels(vctx *c, const tm_pipeline *pl, tm_verify_report *rep,
 	return TM_OK;
 }
 
+/* --- verify.reference: quantized ------------------------------------ */
+
+/* The int8 step of activation t as the quantize pass set it. */
+static tm_status
+activation_fq(const tm_tensor *t, tm_fq *fq, tm_error *err)
+{
+	if (t->q.scheme != TM_QSCHEME_PER_TENSOR || !(t->q.scale > 0.0))
+		return tm_error_set(err, TM_ERR_INTERNAL,
+				    "verify: tensor '%s' has no int8 scale "
+				    "for the quantized reference", t->name);
+	fq->on = 1;
+	fq->scale = t->q.scale;
+	fq->zero_point = t->q.zero_point;
+	return TM_OK;
+}
+
+/* The scale of output channel c of int8 weight w (axis 0). */
+static double
+weight_scale(const tm_tensor *w, size_t c)
+{
+	return w->q.scheme == TM_QSCHEME_PER_CHANNEL ? w->q.scales[c]
+						     : w->q.scale;
+}
+
+/* A float copy of constant t to fill in, into c->cst[t] (replacing one
+ * a previous layer made: the last layer that quantized it wins, as in
+ * the quantize pass). */
+static float *
+new_const(vctx *c, size_t t, tm_error *err)
+{
+	size_t n = tm_tensor_numel(c->m->tensors[t]);
+
+	free(c->cst[t]);
+	c->cst[t] = malloc((n ? n : 1) * sizeof **c->cst);
+	if (!c->cst[t])
+		nomem(err);
+	return c->cst[t];
+}
+
+/* Weight w [out, ...] as q8 times its scale (per tensor or per output
+ * channel), and bias b [out] (index NONE: none) as q32 times s_in s_w:
+ * what the integer layer multiplies and adds, corrections included. */
+static tm_status
+dequantize_layer(vctx *c, const tm_node *nd, size_t w, size_t b,
+		 tm_error *err)
+{
+	const tm_tensor *x = c->m->tensors[nd->inputs[0]];
+	const tm_tensor *wt = c->m->tensors[w];
+	size_t out = (size_t)wt->shape[0], n = tm_tensor_numel(wt);
+	size_t per = out ? n / out : 0;
+	float *d;
+
+	if (!wt->q8 || (wt->q.scheme == TM_QSCHEME_PER_CHANNEL &&
+			(!wt->q.scales || wt->q.n_channels < out)))
+		return tm_error_set(err, TM_ERR_INTERNAL,
+				    "verify: %s: weight '%s' is not "
+				    "quantized", nd->name, wt->name);
+	d = new_const(c, w, err);
+	if (!d)
+		return TM_ERR_NOMEM;
+	for (size_t k = 0; k < n; k++)
+		d[k] = (float)((double)wt->q8[k] * weight_scale(wt, k / per));
+	if (b == NONE)
+		return TM_OK;
+	if (!c->m->tensors[b]->q32 ||
+	    tm_tensor_numel(c->m->tensors[b]) < out)
+		return tm_error_set(err, TM_ERR_INTERNAL,
+				    "verify: %s: bias '%s' is not "
+				    "quantized", nd->name,
+				    c->m->tensors[b]->name);
+	d = new_const(c, b, err);
+	if (!d)
+		return TM_ERR_NOMEM;
+	for (size_t o = 0; o < out; o++)
+		d[o] = (float)((double)c->m->tensors[b]->q32[o] *
+			       x->q.scale * weight_scale(wt, o));
+	return TM_OK;
+}
+
+/* An unfolded BatchNorm runs as a per-channel 1x1 depthwise layer, its
+ * int8 weights in gamma's q8 and int32 biases in beta's q32 (quantize.c
+ * quantize_batchnorm): gamma and beta become those dequantized, mean 0
+ * and var 1 - eps, so y = x w_c + b_c up to float rounding. */
+static tm_status
+dequantize_batchnorm(vctx *c, const tm_node *nd, tm_error *err)
+{
+	size_t C = (size_t)c->m->tensors[nd->inputs[1]]->shape[0];
+	float *mu, *var;
+	tm_status st = dequantize_layer(c, nd, nd->inputs[1], nd->inputs[2],
+					err);
+
+	if (st)
+		return st;
+	mu = new_const(c, nd->inputs[3], err);
+	var = mu ? new_const(c, nd->inputs[4], err) : NULL;
+	if (!var)
+		return TM_ERR_NOMEM;
+	for (size_t k = 0; k < C; k++) {
+		mu[k] = 0.0f;
+		var[k] = (float)(1.0 - (double)nd->attrs.epsilon);
+	}
+	return TM_OK;
+}
+
+/* The interpreter made to run the int8 network emulated in float, from
+ * the quantized model itself: every model input and every activation
+ * the int8 network holds fake-quantized with its (scale, zero point);
+ * the output of a layer whose ReLU or Clip the quantize pass folded
+ * into it is not held, so it stays as it is; weights and biases are
+ * their int8 and int32 values dequantized. */
+static tm_status
+quantized_reference(vctx *c, tm_error *err)
+{
+	const tm_model *m = c->m;
+	size_t nt = m->n_tensors ? m->n_tensors : 1;
+	tm_status st = TM_OK;
+
+	c->fq = calloc(nt, sizeof *c->fq);
+	c->cst = calloc(nt, sizeof *c->cst);
+	if (!c->fq || !c->cst)
+		return nomem(err);
+	for (size_t i = 0; i < m->n_inputs && !st; i++)
+		st = activation_fq(m->tensors[m->inputs[i]],
+				   &c->fq[m->inputs[i]], err);
+	for (size_t k = 0; k < m->n_nodes && !st; k++) {
+		const tm_node *nd = m->nodes[k];
+
+		if (!tm_priv_folded_activation(m, nd))
+			st = activation_fq(m->tensors[nd->outputs[0]],
+					   &c->fq[nd->outputs[0]], err);
+		if (st)
+			break;
+		if (nd->op == TM_OP_DENSE || nd->op == TM_OP_CONV2D)
+			st = dequantize_layer(c, nd, nd->inputs[1],
+					      nd->n_inputs > 2 ? nd->inputs[2]
+							       : NONE, err);
+		else if (nd->op == TM_OP_BATCHNORM)
+			st = dequantize_batchnorm(c, nd, err);
+	}
+	if (!st)
+		tm_priv_interp_fake_quant(c->it, c->fq,
+					  (const float *const *)c->cst);
+	return st;
+}
+
 static tm_status
 setup(vctx *c, const tm_pipeline *pl, size_t batch, tm_verify_report *rep,
       tm_error *err)
@@ -340,6 +493,11 @@ setup(vctx *c, const tm_pipeline *pl, size_t batch, tm_verify_report *rep,
 	c->it = tm_priv_interp_new(m, batch, err);
 	if (!c->it)
 		return err->code ? err->code : TM_ERR_NOMEM;
+	if (pl->verify_reference == TM_VERIFY_REF_QUANTIZED) {
+		st = quantized_reference(c, err);
+		if (st)
+			return st;
+	}
 	c->in = calloc(m->n_inputs, sizeof *c->in);
 	c->qin = calloc(m->n_inputs, sizeof *c->qin);
 	c->acc = calloc(m->n_outputs, sizeof *c->acc);
@@ -531,8 +689,9 @@ report_outputs(vctx *c, const tm_pipeline *pl, tm_verify_report *rep,
 		v->pass = !pl->verify_has_tolerance ||
 			  v->max_abs <= pl->verify_tolerance;
 		tm_log(TM_LOG_NOTE, "verify",
-		       "output '%s': max |int8 - float| %.6g, mean %.6g, "
-		       "SQNR %.2f dB over %zu samples", v->name, v->max_abs,
+		       "output '%s': max |int8 - %s| %.6g, mean %.6g, "
+		       "SQNR %.2f dB over %zu samples", v->name, c->ref,
+		       v->max_abs,
 		       v->mean_abs, v->sqnr_db, rep->samples);
 		if (!v->pass && rep->pass) {
 			rep->pass = 0;
@@ -541,9 +700,10 @@ report_outputs(vctx *c, const tm_pipeline *pl, tm_verify_report *rep,
 					     pl->verify_tol_line,
 					     pl->verify_tol_col,
 					     "verify: output '%s': max "
-					     "|int8 - float| = %.6g exceeds "
+					     "|int8 - %s| = %.6g exceeds "
 					     "the tolerance %g", v->name,
-					     v->max_abs, pl->verify_tolerance);
+					     c->ref, v->max_abs,
+					     pl->verify_tolerance);
 		}
 	}
 	return st;
@@ -571,8 +731,9 @@ report_tensors(vctx *c, tm_verify_report *rep, tm_error *err)
 		v->sqnr_db = tm_priv_sqnr_db(c->tacc[k].sum_f2,
 					     c->tacc[k].sum_e2);
 		tm_log(TM_LOG_NOTE, "verify",
-		       "tensor '%s': SQNR %.2f dB, max |int8 - float| %.6g "
-		       "(%.2f steps)", v->name, v->sqnr_db, v->max_abs,
+		       "tensor '%s': SQNR %.2f dB, max |int8 - %s| %.6g "
+		       "(%.2f steps)", v->name, v->sqnr_db, c->ref,
+		       v->max_abs,
 		       v->max_abs / v->scale);
 	}
 	return TM_OK;
@@ -601,8 +762,9 @@ report_accuracy(vctx *c, const tm_pipeline *pl, tm_verify_report *rep,
 	rep->accuracy_pass = !rep->has_max_drop ||
 			     rep->accuracy_drop <= rep->max_drop;
 	tm_log(TM_LOG_NOTE, "verify",
-	       "top-1 accuracy of '%s' on %zu labels: float %.2f%%, int8 "
+	       "top-1 accuracy of '%s' on %zu labels: %s %.2f%%, int8 "
 	       "%.2f%%, agreement %.2f%%", rep->labeled_output, rep->samples,
+	       c->ref,
 	       100.0 * rep->float_accuracy, 100.0 * rep->int8_accuracy,
 	       100.0 * rep->agreement);
 	if (rep->accuracy_pass)
@@ -611,10 +773,11 @@ report_accuracy(vctx *c, const tm_pipeline *pl, tm_verify_report *rep,
 	return tm_error_set_at(err, TM_ERR_NUMERIC, pl->verify_drop_file,
 			       pl->verify_drop_line, pl->verify_drop_col,
 			       "verify: int8 top-1 accuracy %.2f%% is %.2f "
-			       "points below float's %.2f%% (%zu against "
+			       "points below %s's %.2f%% (%zu against "
 			       "%zu of %zu), more than max_accuracy_drop %g",
 			       100.0 * rep->int8_accuracy,
-			       rep->accuracy_drop, 100.0 * rep->float_accuracy,
+			       rep->accuracy_drop, c->ref,
+			       100.0 * rep->float_accuracy,
 			       c->int8_correct, c->float_correct,
 			       rep->samples, rep->max_drop);
 }
@@ -654,7 +817,10 @@ tm_priv_verify(const tm_model *m, const tm_pipeline *pl,
 	memset(&c, 0, sizeof c);
 	c.m = m;
 	c.lab_out = NONE;
+	c.ref = pl->verify_reference == TM_VERIFY_REF_QUANTIZED ? "reference"
+								: "float";
 	rep->ran = 1;
+	rep->reference = pl->verify_reference;
 	rep->has_tolerance = pl->verify_has_tolerance;
 	rep->tolerance = pl->verify_tolerance;
 	st = runner_init(&c.plain, m, 0, err);

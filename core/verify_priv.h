@@ -39,7 +39,22 @@
  * Accuracies are counts over the samples; the drop is
  * 100 (float_correct - int8_correct) / samples percentage points, and a
  * drop above verify.max_accuracy_drop fails the stage (TM_ERR_NUMERIC at
- * that key). */
+ * that key).
+ *
+ * Reference (verify.reference): "float" above is the float model by
+ * default. With quantized it is the quantized model emulated in float,
+ * built from the model verify gets (after the quantize pass): every
+ * model input and every activation the int8 network holds is
+ * fake-quantized with its own (scale, zero point), q = clamp(lround(x /
+ * s) + zp, -128, 127), x = s (q - zp); the output of a layer whose ReLU
+ * or Clip is folded into it (tm_priv_folded_activation) is not held and
+ * stays as it is; dense and conv2d weights are their int8 values times
+ * their scale (per output channel when so quantized), biases their int32
+ * values times s_in s_w; an unfolded BatchNorm multiplies by its
+ * dequantized int8 weight and adds its dequantized int32 bias per
+ * channel. The error then measures only the integer arithmetic
+ * (fixed-point requantization, lookup tables, rounding); messages say
+ * "reference" where they say "float". */
 #ifndef TMPIPE_VERIFY_PRIV_H
 #define TMPIPE_VERIFY_PRIV_H
 
@@ -74,6 +89,7 @@ typedef struct tm_verify_tensor {
 
 typedef struct tm_verify_report {
 	int ran;			/* the pipeline had a verify section */
+	tm_verify_ref reference;	/* what "float" below is */
 	size_t samples;
 	int has_tolerance;
 	double tolerance;

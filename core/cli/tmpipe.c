@@ -161,7 +161,8 @@ print_accuracy(FILE *fp, const tm_verify_report *v)
 		drop[0] = 0;
 	fprintf(fp, "verify: top-1 accuracy of '%s' against %zu labels "
 		"(%s)\n", v->labeled_output, v->samples, v->labels_path);
-	fprintf(fp, "  float      %6.2f%%  %zu/%zu\n",
+	fprintf(fp, "  %-9s  %6.2f%%  %zu/%zu\n",
+		v->reference == TM_VERIFY_REF_QUANTIZED ? "reference" : "float",
 		100.0 * v->float_accuracy, v->float_correct, v->samples);
 	fprintf(fp, "  int8       %6.2f%%  %zu/%zu  drop %.2f points%s\n",
 		100.0 * v->int8_accuracy, v->int8_correct, v->samples,
@@ -183,7 +184,9 @@ print_tensors(FILE *fp, const tm_verify_report *v)
 	for (size_t i = 0; i < v->n_tensors; i++)
 		if ((int)strlen(v->tensors[i].name) > w)
 			w = (int)strlen(v->tensors[i].name);
-	fprintf(fp, "verify: every tensor, int8 against float\n");
+	fprintf(fp, "verify: every tensor, int8 against %s\n",
+		v->reference == TM_VERIFY_REF_QUANTIZED
+		? "the quantized reference" : "float");
 	fprintf(fp, "  %-*s  %-12s  %9s  %11s  %9s\n", w, "tensor", "shape",
 		"SQNR dB", "max |err|", "max steps");
 	for (size_t i = 0; i < v->n_tensors; i++) {
@@ -215,7 +218,9 @@ print_verify(FILE *fp, const tm_verify_report *v)
 		if ((int)strlen(v->outputs[i].name) > w)
 			w = (int)strlen(v->outputs[i].name);
 	fprintf(fp, "verify: %zu samples through libtmrt (arena %zu bytes, "
-		"blob %zu bytes)\n", v->samples, v->arena_bytes, v->blob_bytes);
+		"blob %zu bytes)%s\n", v->samples, v->arena_bytes,
+		v->blob_bytes, v->reference == TM_VERIFY_REF_QUANTIZED
+		? " against the quantized reference" : "");
 	fprintf(fp, "  %-*s  %11s  %11s  %9s  %6s  %9s\n", w, "output",
 		"max |err|", "mean |err|", "SQNR dB", "top-1", "tolerance");
 	for (size_t i = 0; i < v->n_outputs; i++) {

@@ -423,7 +423,13 @@ test_bad_section(void)
 		{ "verify: {data: a.npy, tolerence: 1}\n",
 		  ":3:23: unknown key 'tolerence' in verify; did you mean "
 		  "'tolerance'? (valid: data, tolerance, batch, labels, "
-		  "max_accuracy_drop)" },
+		  "max_accuracy_drop, reference)" },
+		{ "verify: {data: a.npy, reference: int8}\n",
+		  ":3:34: verify.reference: expected float or quantized, got "
+		  "'int8'" },
+		{ "verify: {data: a.npy, reference: [float]}\n",
+		  ":3:34: verify.reference: expected float or quantized, got "
+		  "a list" },
 	};
 	char path[4200], text[1024], want[8192];
 
@@ -779,6 +785,498 @@ test_tensors(void)
 	tm_run_summary_fini(&sum);
 }
 
+
+/* --- verify.reference: quantized -------------------------------------- */
+
+static uint32_t lcg;
+
+/* Uniform in [-1, 1), 24 bits, from a fixed LCG (Numerical Recipes'
+ * constants): the same fixtures on every host. */
+static double
+urand(void)
+{
+	lcg = lcg * 1664525u + 1013904223u;
+	return (double)(lcg >> 8) / 8388608.0 - 1.0;
+}
+
+/* A float32 .npy of shape dims (ndim <= 4) in the tmpdir, amp urand(). */
+static void
+write_rand(const char *name, int ndim, const size_t *dims, double amp)
+{
+	char path[4200], hdr[160], shape[80];
+	size_t n = 1, len = 0;
+	int hl;
+	FILE *fp;
+
+	for (int d = 0; d < ndim; d++) {
+		n *= dims[d];
+		len += (size_t)snprintf(shape + len, sizeof shape - len,
+					"%zu,%s", dims[d],
+					d + 1 < ndim ? " " : "");
+	}
+	snprintf(path, sizeof path, "%s/%s", tm_test_tmpdir(), name);
+	fp = fopen(path, "wb");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(fp);
+	hl = snprintf(hdr, sizeof hdr, "{'descr': '<f4', 'fortran_order': "
+		      "False, 'shape': (%s), }", shape);
+	while ((10 + hl + 1) % 64)
+		hdr[hl++] = ' ';
+	hdr[hl++] = '\n';
+	fwrite("\x93NUMPY\x01\x00", 1, 8, fp);
+	fputc(hl & 0xff, fp);
+	fputc(hl >> 8, fp);
+	fwrite(hdr, 1, (size_t)hl, fp);
+	for (size_t i = 0; i < n; i++) {
+		float x = (float)(amp * urand());
+
+		fwrite(&x, sizeof x, 1, fp);
+	}
+	fclose(fp);
+}
+
+/* Runs the pipeline "tmpipe: 1\n" body, with "  reference: ref\n" in
+ * place of the "@REF@\n" line of its verify section, from the tmpdir;
+ * the model in *m when m is not NULL. */
+static void
+run_ref(const char *body, const char *ref, tm_run_summary *sum, tm_model **m)
+{
+	char text[8192], line[64];
+	const char *at = strstr(body, "@REF@\n");
+	tm_error err;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(at);
+	snprintf(line, sizeof line, "  reference: %s\n", ref);
+	snprintf(yaml_path, sizeof yaml_path, "%s/ref.yaml",
+		 tm_test_tmpdir());
+	snprintf(text, sizeof text, "tmpipe: 1\n%.*s%s%s",
+		 (int)(at - body), body, line, at + 6);
+	tm_test_write_file(yaml_path, text);
+	if (run(sum, m, &err)) {
+		print_err(&err);
+		CU_FAIL_FATAL("reference pipeline");
+	}
+}
+
+/* Checks the quantized reference of a pipeline against its float one:
+ * int8 within one step of its own arithmetic emulated in float at the
+ * output and at every tensor (the input exactly), and at least ratio
+ * times closer than to the float model. Prints the numbers. */
+static void
+check_both(const char *what, const char *body, double ratio)
+{
+	tm_run_summary f, q;
+	const tm_verify_output *fo, *qo;
+	double step;
+
+	run_ref(body, "float", &f, NULL);
+	run_ref(body, "quantized", &q, NULL);
+	CU_ASSERT_EQUAL(f.verify.reference, TM_VERIFY_REF_FLOAT);
+	CU_ASSERT_EQUAL(q.verify.reference, TM_VERIFY_REF_QUANTIZED);
+	CU_ASSERT_EQUAL_FATAL(q.verify.n_outputs, 1);
+	CU_ASSERT_EQUAL_FATAL(f.verify.n_outputs, 1);
+	CU_ASSERT_FATAL(q.verify.n_tensors >= 2);
+	CU_ASSERT_EQUAL_FATAL(q.verify.n_tensors, f.verify.n_tensors);
+	fo = &f.verify.outputs[0];
+	qo = &q.verify.outputs[0];
+	step = q.verify.tensors[q.verify.n_tensors - 1].scale;
+	CHECK_STR(q.verify.tensors[q.verify.n_tensors - 1].name, qo->name);
+	fprintf(stderr, "\n  %s: step %.6g; quantized reference max %.6g "
+		"(%.2f steps) mean %.3g; float max %.6g (%.2f steps) mean "
+		"%.3g\n", what, step, qo->max_abs, qo->max_abs / step,
+		qo->mean_abs, fo->max_abs, fo->max_abs / step, fo->mean_abs);
+	CU_ASSERT(qo->max_abs <= step * (1.0 + 1e-6));
+	CU_ASSERT(fo->max_abs >= ratio * qo->max_abs);
+	CU_ASSERT(fo->mean_abs >= 10.0 * qo->mean_abs);
+	/* The input goes into both as the same int8 values (up to the
+	 * float32 rounding of the reference's). */
+	CU_ASSERT_DOUBLE_EQUAL(q.verify.tensors[0].max_abs, 0.0,
+			       1e-4 * q.verify.tensors[0].scale);
+	CU_ASSERT(f.verify.tensors[0].max_abs > 0.0);
+	for (size_t k = 0; k < q.verify.n_tensors; k++) {
+		const tm_verify_tensor *t = &q.verify.tensors[k];
+
+		CU_ASSERT(t->max_abs <= t->scale * (1.0 + 1e-6));
+		CU_ASSERT(t->max_abs <= f.verify.tensors[k].max_abs);
+	}
+	tm_run_summary_fini(&f);
+	tm_run_summary_fini(&q);
+}
+
+/* An MLP 6 -> 10 -> relu -> 8 -> relu -> 4, random weights, calibrated
+ * and verified on 64 different random samples each. */
+static void
+test_reference_mlp(void)
+{
+	static const size_t d_in[2] = { 64, 6 }, w1[2] = { 10, 6 },
+			    b1[1] = { 10 }, w2[2] = { 8, 10 }, b2[1] = { 8 },
+			    w3[2] = { 4, 8 }, b3[1] = { 4 };
+
+	lcg = 12345;
+	write_rand("mlp_calib.npy", 2, d_in, 1.0);
+	write_rand("mlp_x.npy", 2, d_in, 1.0);
+	write_rand("mlp_w1.npy", 2, w1, 0.8);
+	write_rand("mlp_b1.npy", 1, b1, 0.2);
+	write_rand("mlp_w2.npy", 2, w2, 0.6);
+	write_rand("mlp_b2.npy", 1, b2, 0.2);
+	write_rand("mlp_w3.npy", 2, w3, 0.7);
+	write_rand("mlp_b3.npy", 1, b3, 0.2);
+	check_both("MLP", "model:\n"
+		   "  frontend: npy\n"
+		   "  inputs: {x: [6]}\n"
+		   "  layers:\n"
+		   "    - {name: fc1, op: dense, input: x, weight: "
+		   "mlp_w1.npy, bias: mlp_b1.npy}\n"
+		   "    - {name: h1, op: relu, input: fc1}\n"
+		   "    - {name: fc2, op: dense, input: h1, weight: "
+		   "mlp_w2.npy, bias: mlp_b2.npy}\n"
+		   "    - {name: h2, op: relu, input: fc2}\n"
+		   "    - {name: fc3, op: dense, input: h2, weight: "
+		   "mlp_w3.npy, bias: mlp_b3.npy}\n"
+		   "calibration: {data: mlp_calib.npy}\n"
+		   "verify:\n"
+		   "  data: mlp_x.npy\n"
+		   "@REF@\n", 3.0);
+}
+
+/* A conv net: conv 2 -> 3 channels 3x3 padding 1 (weights per output
+ * channel), an unfolded batchnorm with its ReLU folded, a 2x2 max pool,
+ * flatten, dense 27 -> 4. */
+static void
+test_reference_conv(void)
+{
+	static const size_t d_in[4] = { 32, 2, 6, 6 }, w[4] = { 3, 2, 3, 3 },
+			    c3[1] = { 3 }, wf[2] = { 4, 27 }, bf[1] = { 4 };
+	char path[4200];
+	static const double var[3] = { 0.5, 1.5, 2.0 };
+
+	lcg = 777;
+	write_rand("cnn_calib.npy", 4, d_in, 1.0);
+	write_rand("cnn_x.npy", 4, d_in, 1.0);
+	write_rand("cnn_w.npy", 4, w, 0.5);
+	write_rand("cnn_b.npy", 1, c3, 0.1);
+	write_rand("cnn_g.npy", 1, c3, 1.0);
+	write_rand("cnn_be.npy", 1, c3, 0.3);
+	write_rand("cnn_mu.npy", 1, c3, 0.3);
+	snprintf(path, sizeof path, "%s/cnn_var.npy", tm_test_tmpdir());
+	write_npy(path, 3, 0, var, 0);
+	write_rand("cnn_wf.npy", 2, wf, 0.4);
+	write_rand("cnn_bf.npy", 1, bf, 0.1);
+	check_both("conv", "model:\n"
+		   "  frontend: npy\n"
+		   "  inputs: {x: [2, 6, 6]}\n"
+		   "  layers:\n"
+		   "    - {name: c, op: conv2d, input: x, weight: cnn_w.npy, "
+		   "bias: cnn_b.npy, padding: [1]}\n"
+		   "    - {name: bn, op: batchnorm, input: c, weight: "
+		   "cnn_g.npy, bias: cnn_be.npy, running_mean: cnn_mu.npy, "
+		   "running_var: cnn_var.npy}\n"
+		   "    - {name: r, op: relu, input: bn}\n"
+		   "    - {name: p, op: maxpool2d, input: r, kernel: [2]}\n"
+		   "    - {name: f, op: flatten, input: p}\n"
+		   "    - {name: fc, op: dense, input: f, weight: cnn_wf.npy, "
+		   "bias: cnn_bf.npy}\n"
+		   "calibration: {data: cnn_calib.npy}\n"
+		   "quantize: {weights: per_channel}\n"
+		   "verify:\n"
+		   "  data: cnn_x.npy\n"
+		   "@REF@\n", 1.5);
+}
+
+/* bias_correct (mode weights) shifts the int32 bias of a dense whose
+ * per-tensor weights all round down (0.3/127 each, to 0; 1 stays 127)
+ * on inputs of mean 1 by about 7 x 0.3/127 = 0.017, over two steps of
+ * the output: the quantized reference must add that corrected bias (its
+ * int32 value), not the float one, to stay within a step of int8. */
+static void
+test_reference_bias_correct(void)
+{
+	static const double w[8] = { 1.0,	  0.3 / 127, 0.3 / 127,
+				     0.3 / 127, 0.3 / 127, 0.3 / 127,
+				     0.3 / 127, 0.3 / 127 };
+	static const double b[1] = { 0.0 };
+	double x[64 * 8], corr;
+	char path[4200];
+	tm_run_summary q;
+	tm_model *m = NULL;
+	const tm_tensor *tb, *ty;
+	const tm_verify_output *o;
+
+	lcg = 99;
+	for (size_t i = 0; i < 64 * 8; i++)
+		x[i] = 1.0 + 0.5 * urand();
+	snprintf(path, sizeof path, "%s/bc_calib.npy", tm_test_tmpdir());
+	write_npy(path, 64, 8, x, 0);
+	for (size_t i = 0; i < 64 * 8; i++)
+		x[i] = 1.0 + 0.5 * urand();
+	snprintf(path, sizeof path, "%s/bc_x.npy", tm_test_tmpdir());
+	write_npy(path, 64, 8, x, 0);
+	snprintf(path, sizeof path, "%s/bc_w.npy", tm_test_tmpdir());
+	write_npy(path, 1, 8, w, 0);
+	snprintf(path, sizeof path, "%s/bc_b.npy", tm_test_tmpdir());
+	write_npy(path, 1, 0, b, 0);
+	run_ref("model:\n"
+		"  frontend: npy\n"
+		"  inputs: {x: [8]}\n"
+		"  layers:\n"
+		"    - {name: fc, op: dense, input: x, weight: bc_w.npy, "
+		"bias: bc_b.npy}\n"
+		"transforms:\n"
+		"  - bias_correct: {mode: weights}\n"
+		"calibration: {data: bc_calib.npy}\n"
+		"verify:\n"
+		"  data: bc_x.npy\n"
+		"@REF@\n", "quantized", &q, &m);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	CU_ASSERT_EQUAL_FATAL(m->n_nodes, 1);
+	tb = m->tensors[m->nodes[0]->inputs[2]];
+	ty = m->tensors[m->nodes[0]->outputs[0]];
+	CU_ASSERT_PTR_NOT_NULL_FATAL(tb->q32);
+	/* The float bias is the trained 0 again; the int32 one is not. */
+	CU_ASSERT_DOUBLE_EQUAL(tb->data[0], 0.0, 0.0);
+	corr = tb->q32[0] * tb->q.scale;
+	CU_ASSERT(corr < -2.0 * ty->q.scale || corr > 2.0 * ty->q.scale);
+	CU_ASSERT_EQUAL_FATAL(q.verify.n_outputs, 1);
+	o = &q.verify.outputs[0];
+	fprintf(stderr, "\n  bias_correct: correction %.6g (%.2f steps); "
+		"int8 - quantized reference max %.6g (%.2f steps)\n", corr,
+		corr / ty->q.scale, o->max_abs, o->max_abs / ty->q.scale);
+	CU_ASSERT(o->max_abs <= ty->q.scale * (1.0 + 1e-6));
+	tm_run_summary_fini(&q);
+	tm_model_free(m);
+}
+
+/* The classifier of test_accuracy against the quantized reference: the
+ * identity layer emulated in float gives the int8 output exactly (127
+ * at 1/127 is 1, input and output share (2/255, -1)), so the reference
+ * gets the 0.5 / 0.501 tie wrong as int8 does: both 2 of 6, agreement
+ * 6 of 6, no drop, no error. */
+static void
+test_reference_accuracy(void)
+{
+	tm_run_summary sum;
+	tm_error err;
+	const tm_verify_report *v = &sum.verify;
+	FILE *fp;
+
+	write_classifier("cls_y.npy", "0");
+	fp = fopen(yaml_path, "a");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(fp);
+	fputs("  reference: quantized\n", fp);
+	fclose(fp);
+	if (run(&sum, NULL, &err)) {
+		print_err(&err);
+		CU_FAIL_FATAL("classifier pipeline");
+	}
+	CU_ASSERT_EQUAL(v->reference, TM_VERIFY_REF_QUANTIZED);
+	CU_ASSERT_FATAL(v->has_labels && v->n_outputs == 1);
+	CU_ASSERT_EQUAL(v->float_correct, 2);
+	CU_ASSERT_EQUAL(v->int8_correct, 2);
+	CU_ASSERT_EQUAL(v->agree, 6);
+	CU_ASSERT_DOUBLE_EQUAL(v->accuracy_drop, 0.0, 0.0);
+	CU_ASSERT(v->accuracy_pass);
+	CU_ASSERT_DOUBLE_EQUAL(v->outputs[0].max_abs, 0.0, 1e-6);
+	tm_run_summary_fini(&sum);
+}
+
+static int8_t
+fq8(double x, double s, int32_t zp)
+{
+	long q = lround(x / s) + zp;
+
+	return (int8_t)(q < -128 ? -128 : q > 127 ? 127 : q);
+}
+
+/* One dense layer 3 -> 2, by hand: the (scale, zero point) of QUANT.md
+ * from the calibration samples, the weights and bias quantized, the
+ * fake-quantized reference in double, the int8 outputs from libtmrt;
+ * the max and mean |int8 - reference| must be what verify reports with
+ * reference: quantized, and |int8 - float| what it reports with float. */
+static void
+test_reference_by_hand(void)
+{
+	enum { NC = 16, NV = 400, IN = 3, OUT = 2 };
+	static const size_t d_c[2] = { NC, IN }, d_v[2] = { NV, IN },
+			    d_w[2] = { OUT, IN }, d_b[1] = { OUT };
+	float xc[NC][IN], xv[NV][IN], w[OUT][IN], b[OUT];
+	double lo_i = 0, hi_i = 0, lo_o = 0, hi_o = 0, s_i, s_o, s_w = 0;
+	double qmax = 0, qsum = 0, fmax = 0, fsum = 0;
+	int ties = 0;
+	int32_t zp_i, zp_o, qw[OUT][IN], qb[OUT];
+	tm_run_summary f, q;
+	tm_priv_lowered lw;
+	tm_model *m = NULL;
+	tm_error err;
+	const tmrt_model *rt;
+	const tm_tensor *tx, *ty, *tw, *tb;
+	int8_t arena[64];
+	FILE *fp;
+	char path[4200];
+
+	/* The same values write_rand writes, read back as float32. */
+	lcg = 4242;
+	write_rand("one_calib.npy", 2, d_c, 1.0);
+	write_rand("one_x.npy", 2, d_v, 1.2);
+	write_rand("one_w.npy", 2, d_w, 0.9);
+	write_rand("one_b.npy", 1, d_b, 0.3);
+	lcg = 4242;
+	for (int i = 0; i < NC; i++)
+		for (int j = 0; j < IN; j++)
+			xc[i][j] = (float)urand();
+	for (int i = 0; i < NV; i++)
+		for (int j = 0; j < IN; j++)
+			xv[i][j] = (float)(1.2 * urand());
+	for (int o = 0; o < OUT; o++)
+		for (int j = 0; j < IN; j++)
+			w[o][j] = (float)(0.9 * urand());
+	for (int o = 0; o < OUT; o++)
+		b[o] = (float)(0.3 * urand());
+	snprintf(path, sizeof path, "%s/one_b.npy", tm_test_tmpdir());
+	fp = fopen(path, "rb");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(fp);
+	{
+		float got[OUT];
+
+		fseek(fp, -(long)sizeof got, SEEK_END);
+		CU_ASSERT_EQUAL(fread(got, sizeof got, 1, fp), 1);
+		CU_ASSERT(memcmp(got, b, sizeof got) == 0);
+	}
+	fclose(fp);
+
+	/* QUANT.md: minmax ranges widened to 0, scale (hi - lo) / 255, zp
+	 * lround(-128 - lo / scale); weights max|w| / 127; bias at s_i
+	 * s_w. The output's range is the float model's on the calibration
+	 * samples. */
+	for (int i = 0; i < NC; i++)
+		for (int o = 0; o < OUT; o++) {
+			double y = b[o];
+
+			for (int j = 0; j < IN; j++) {
+				lo_i = xc[i][j] < lo_i ? xc[i][j] : lo_i;
+				hi_i = xc[i][j] > hi_i ? xc[i][j] : hi_i;
+				y += (double)w[o][j] * xc[i][j];
+			}
+			lo_o = y < lo_o ? y : lo_o;
+			hi_o = y > hi_o ? y : hi_o;
+		}
+	s_i = (hi_i - lo_i) / 255;
+	zp_i = (int32_t)lround(-128 - lo_i / s_i);
+	s_o = (hi_o - lo_o) / 255;
+	zp_o = (int32_t)lround(-128 - lo_o / s_o);
+	for (int o = 0; o < OUT; o++)
+		for (int j = 0; j < IN; j++)
+			s_w = fabs(w[o][j]) > s_w ? fabs(w[o][j]) : s_w;
+	s_w /= 127;
+	for (int o = 0; o < OUT; o++) {
+		for (int j = 0; j < IN; j++)
+			qw[o][j] = (int32_t)lround(w[o][j] / s_w);
+		qb[o] = (int32_t)lround(b[o] / (s_i * s_w));
+	}
+
+	run_ref("model:\n"
+		"  frontend: npy\n"
+		"  inputs: {x: [3]}\n"
+		"  layers:\n"
+		"    - {name: fc, op: dense, input: x, weight: one_w.npy, "
+		"bias: one_b.npy}\n"
+		"calibration: {data: one_calib.npy}\n"
+		"verify:\n"
+		"  data: one_x.npy\n"
+		"@REF@\n", "float", &f, NULL);
+	run_ref("model:\n"
+		"  frontend: npy\n"
+		"  inputs: {x: [3]}\n"
+		"  layers:\n"
+		"    - {name: fc, op: dense, input: x, weight: one_w.npy, "
+		"bias: one_b.npy}\n"
+		"calibration: {data: one_calib.npy}\n"
+		"verify:\n"
+		"  data: one_x.npy\n"
+		"@REF@\n", "quantized", &q, &m);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	/* The model's parameters are ours. */
+	CU_ASSERT_FATAL(tm_model_tensor_index(m, "x") < m->n_tensors &&
+			tm_model_tensor_index(m, "fc") < m->n_tensors);
+	tx = m->tensors[tm_model_tensor_index(m, "x")];
+	ty = m->tensors[tm_model_tensor_index(m, "fc")];
+	CU_ASSERT_DOUBLE_EQUAL(tx->q.scale, s_i, 1e-7 * s_i);
+	CU_ASSERT_EQUAL(tx->q.zero_point, zp_i);
+	CU_ASSERT_DOUBLE_EQUAL(ty->q.scale, s_o, 1e-6 * s_o);
+	CU_ASSERT_EQUAL(ty->q.zero_point, zp_o);
+	CU_ASSERT_EQUAL_FATAL(m->n_nodes, 1);
+	CU_ASSERT_EQUAL_FATAL(m->nodes[0]->n_inputs, 3);
+	tw = m->tensors[m->nodes[0]->inputs[1]];
+	tb = m->tensors[m->nodes[0]->inputs[2]];
+	CU_ASSERT_FATAL(tw->q8 && tb->q32);
+	CU_ASSERT_DOUBLE_EQUAL(tw->q.scale, s_w, 1e-12);
+	for (int o = 0; o < OUT; o++) {
+		for (int j = 0; j < IN; j++)
+			CU_ASSERT_EQUAL(tw->q8[o * IN + j], qw[o][j]);
+		CU_ASSERT_EQUAL(tb->q32[o], qb[o]);
+	}
+
+	/* int8 outputs from the lowered model. */
+	CU_ASSERT_EQUAL_FATAL(tm_priv_lower(m, 0, &lw, &err), TM_OK);
+	rt = tm_priv_blob_model(lw.blob);
+	for (int i = 0; i < NV; i++) {
+		int8_t xq[IN], yq[OUT];
+		const int8_t *in[1] = { xq };
+		int8_t *out[1] = { yq };
+
+		for (int j = 0; j < IN; j++)
+			xq[j] = fq8(xv[i][j], s_i, zp_i);
+		CU_ASSERT_EQUAL(tmrt_run(rt, in, out, arena, sizeof arena),
+				TMRT_OK);
+		for (int o = 0; o < OUT; o++) {
+			double r = s_i * s_w * qb[o], y = b[o], d, e;
+			int rq;
+
+			for (int j = 0; j < IN; j++) {
+				r += s_w * qw[o][j] * s_i * (xq[j] - zp_i);
+				y += (double)w[o][j] * xv[i][j];
+			}
+			/* Where they differ, by one step, the exact value
+			 * is within 1% of a step of a tie: gemmlowp's
+			 * double rounding (SRDHM, then the shift) moves
+			 * it by up to 2^-(shift + 1) steps. */
+			rq = fq8(r, s_o, zp_o);
+			if (rq != yq[o]) {
+				double fr = r / s_o - floor(r / s_o);
+
+				CU_ASSERT(abs(rq - yq[o]) == 1);
+				CU_ASSERT(fabs(fr - 0.5) < 0.01);
+				ties++;
+			}
+			r = s_o * (rq - zp_o);
+			d = s_o * (yq[o] - zp_o);
+			e = fabs(d - r);
+			qmax = e > qmax ? e : qmax;
+			qsum += e;
+			e = fabs(d - y);
+			fmax = e > fmax ? e : fmax;
+			fsum += e;
+		}
+	}
+	tm_priv_lowered_fini(&lw);
+	fprintf(stderr, "\n  one dense layer by hand: quantized reference "
+		"max %.6g mean %.3g (%d of %d values a step off), float max "
+		"%.6g mean %.3g (step %.6g)\n", qmax, qsum / (NV * OUT), ties,
+		NV * OUT, fmax, fsum / (NV * OUT), s_o);
+	/* Those near-ties are rare, but these samples have some. */
+	CU_ASSERT(ties >= 1 && ties <= NV * OUT / 100);
+	CU_ASSERT_EQUAL_FATAL(q.verify.n_outputs, 1);
+	CU_ASSERT_EQUAL_FATAL(f.verify.n_outputs, 1);
+	CU_ASSERT_DOUBLE_EQUAL(q.verify.outputs[0].max_abs, qmax, 1e-6);
+	CU_ASSERT_DOUBLE_EQUAL(q.verify.outputs[0].mean_abs,
+			       qsum / (NV * OUT), 1e-6);
+	CU_ASSERT_DOUBLE_EQUAL(f.verify.outputs[0].max_abs, fmax, 1e-6);
+	CU_ASSERT_DOUBLE_EQUAL(f.verify.outputs[0].mean_abs,
+			       fsum / (NV * OUT), 1e-6);
+	CU_ASSERT(fmax > 0.3 * s_o);	/* the two references differ */
+	tm_run_summary_fini(&f);
+	tm_run_summary_fini(&q);
+	tm_model_free(m);
+}
+
 static const tm_test_case cases[] = {
 	{ "lowered XOR logits", test_logits },
 	{ "verify report by hand", test_report },
@@ -792,6 +1290,12 @@ static const tm_test_case cases[] = {
 	{ "labels that do not fit", test_bad_labels },
 	{ "SQNR of a known noise pattern", test_sqnr },
 	{ "every tensor against float", test_tensors },
+	{ "quantized reference: MLP", test_reference_mlp },
+	{ "quantized reference: conv net", test_reference_conv },
+	{ "quantized reference by hand", test_reference_by_hand },
+	{ "quantized reference and labels", test_reference_accuracy },
+	{ "quantized reference with bias_correct",
+	  test_reference_bias_correct },
 	{ NULL, NULL }
 };
 
