@@ -160,6 +160,12 @@ def absorb_conv(gen):
     c1 = torch.nn.Conv2d(2, 3, 3, padding=1)
     c2 = torch.nn.Conv2d(3, 2, 3)
     bn = torch.nn.BatchNorm2d(3)
+    # From gen, not torch's global generator (its default initialization
+    # would change with every run).
+    with torch.no_grad():
+        for c in (c1, c2):
+            c.weight.uniform_(-0.5, 0.5, generator=gen)
+            c.bias.uniform_(-0.2, 0.2, generator=gen)
     x = (torch.rand(8, 2, 6, 6, generator=gen) * 2 - 1)
     with torch.no_grad():
         z = c1(x).double()

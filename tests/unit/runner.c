@@ -134,14 +134,14 @@ tm_test_run(void)
 	return 0;
 }
 
-char tm_test_logbuf[TM_TEST_LOG_MAX];
-char tm_test_tracebuf[TM_TEST_LOG_MAX];
+char logbuf[TM_TEST_LOG_MAX];
+char tracebuf[TM_TEST_LOG_MAX];
 
 void
 tm_test_log_capture(void *user, tm_log_severity sev, const char *source,
 		    const char *message)
 {
-	char *buf = sev == TM_LOG_TRACE ? tm_test_tracebuf : tm_test_logbuf;
+	char *buf = sev == TM_LOG_TRACE ? tracebuf : logbuf;
 	size_t len = strlen(buf);
 
 	(void)user;

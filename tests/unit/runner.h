@@ -50,12 +50,12 @@ void tm_test_check_err(const struct tm_error *err, const char *want,
 	} while (0)
 
 /* A tm_log handler (tm_log_set_handler(tm_test_log_capture, NULL)):
- * warnings and notes are appended to tm_test_logbuf, traces to
- * tm_test_tracebuf, one line each: "warning: SOURCE: MESSAGE". A test
- * clears them by writing '\0' to their first byte. */
+ * warnings and notes are appended to logbuf, traces to tracebuf, one
+ * line each: "warning: SOURCE: MESSAGE". A test clears them by writing
+ * '\0' to their first byte. */
 #define TM_TEST_LOG_MAX 16384
-extern char tm_test_logbuf[TM_TEST_LOG_MAX];
-extern char tm_test_tracebuf[TM_TEST_LOG_MAX];
+extern char logbuf[TM_TEST_LOG_MAX];
+extern char tracebuf[TM_TEST_LOG_MAX];
 void tm_test_log_capture(void *user, tm_log_severity sev, const char *source,
 			 const char *message);
 

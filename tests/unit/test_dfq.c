@@ -56,7 +56,7 @@ run_text(const char *text, tm_run_summary *sum, char *msg, size_t size)
 	tm_model *m = NULL;
 	tm_error err;
 
-	tm_test_logbuf[0] = tm_test_tracebuf[0] = '\0';
+	logbuf[0] = tracebuf[0] = '\0';
 	msg[0] = '\0';
 	memset(sum, 0, sizeof *sum);
 	snprintf(path, sizeof path, "%s/dfq.yaml", tm_test_tmpdir());
@@ -229,7 +229,7 @@ static void
 test_absorb_exact(void)
 {
 	tm_model *a = absorb_model("  - bn_fold\n");
-	char logged[sizeof tm_test_logbuf];
+	char logged[sizeof logbuf];
 	tm_model *b = absorb_model("  - bn_fold\n  - bias_absorb\n");
 	char dir[4096], file[4096];
 	const tm_tensor *ha, *hb, *y;
@@ -238,7 +238,7 @@ test_absorb_exact(void)
 	size_t na, nb;
 	tm_npy c = { 0 };
 
-	snprintf(logged, sizeof logged, "%s", tm_test_logbuf);
+	snprintf(logged, sizeof logged, "%s", logbuf);
 	REQUIRE(a);
 	REQUIRE(b);
 	REQUIRE(read_ranges(want) == 0);
@@ -352,7 +352,7 @@ test_absorb_no_bn(void)
 		 "transforms:\n  - bn_fold\n  - bias_absorb\n", dir);
 	m = run_ok(text, NULL);
 	CU_ASSERT_PTR_NOT_NULL(m);
-	CHECK_STR(tm_test_logbuf, "note: bn_fold: no batchnorm layer to fold\n"
+	CHECK_STR(logbuf, "note: bn_fold: no batchnorm layer to fold\n"
 		  "note: bias_absorb: no layer output has BatchNorm "
 		  "statistics (bn_fold records them when it folds): nothing "
 		  "to absorb\n");
@@ -390,13 +390,13 @@ test_absorb_conv(void)
 {
 	tm_model *a = absorb_conv_model("", "  - bn_fold\n");
 	tm_model *b = absorb_conv_model("", "  - bn_fold\n  - bias_absorb\n");
-	char logged[sizeof tm_test_logbuf];
+	char logged[sizeof logbuf];
 	tm_model *pa = NULL, *pb = NULL;
 	char dir[4096], file[4096];
 	float *ya = NULL, *yb = NULL;
 	size_t na, nb;
 
-	snprintf(logged, sizeof logged, "%s", tm_test_logbuf);
+	snprintf(logged, sizeof logged, "%s", logbuf);
 	REQUIRE(a);
 	REQUIRE(b);
 	dfq_dir("absorb_conv", dir, sizeof dir);
@@ -418,7 +418,7 @@ test_absorb_conv(void)
 	pb = absorb_conv_model(", padding: [1]",
 			       "  - bn_fold\n  - bias_absorb\n");
 	REQUIRE(pa && pb);
-	CU_ASSERT_PTR_NOT_NULL(strstr(tm_test_logbuf, "note: bias_absorb: 'conv1' "
+	CU_ASSERT_PTR_NOT_NULL(strstr(logbuf, "note: bias_absorb: 'conv1' "
 				      "has BatchNorm statistics but nothing "
 				      "to absorb into: 'conv2' pads its input "
 				      "(the absorption would be exact only "
@@ -537,14 +537,14 @@ test_correct(void)
 	tm_model *a = correct_model("", &s0);
 	tm_model *b = correct_model("  - bias_correct: {mode: weights}\n",
 				    &s1);
-	char logged[sizeof tm_test_logbuf];
+	char logged[sizeof logbuf];
 	char dir[4096], file[4096];
 	tm_npy q0 = { 0 }, q1 = { 0 };
 	const tm_tensor *ba, *bb, *ya, *yb;
 	double want[2] = { 0, 0 }, before, after;
 	FILE *fp;
 
-	snprintf(logged, sizeof logged, "%s", tm_test_logbuf);
+	snprintf(logged, sizeof logged, "%s", logbuf);
 	REQUIRE(a);
 	REQUIRE(b);
 	dfq_dir("correct", dir, sizeof dir);
@@ -615,7 +615,7 @@ correct_direct(const char *base, const char *mode)
 
 	memset(&sum, 0, sizeof sum);
 	tm_error_clear(&err);
-	tm_test_logbuf[0] = tm_test_tracebuf[0] = '\0';
+	logbuf[0] = tracebuf[0] = '\0';
 	snprintf(path, sizeof path, "%s/dfq_base.yaml", tm_test_tmpdir());
 	tm_test_write_file(path, base);
 	if (!reg || tm_pipeline_load(path, reg, NULL, &pl, &err) ||
@@ -633,7 +633,7 @@ correct_direct(const char *base, const char *mode)
 	{
 		const tm_transform_ops *ops = p->desc->ops;
 
-		tm_test_logbuf[0] = tm_test_tracebuf[0] = '\0';
+		logbuf[0] = tracebuf[0] = '\0';
 		if (ops->run_ctx(m, pm->transforms[0].params, &ctx,
 				 &preserved, &err))
 			goto fail;
@@ -810,7 +810,7 @@ test_correct_mlp(void)
 			check_correction(m, name, dir, file, 1e-4);
 		}
 		if (k == 1)
-			CU_ASSERT_PTR_NOT_NULL(strstr(tm_test_tracebuf, "trace: "
+			CU_ASSERT_PTR_NOT_NULL(strstr(tracebuf, "trace: "
 						      "bias_correct: 3 "
 						      "streams of the int8 "
 						      "model\n"));
@@ -820,7 +820,7 @@ test_correct_mlp(void)
 	mlp_text(text, sizeof text, "  - bias_correct\n", "calib.npy");
 	m = run_ok(text, &sum);
 	CU_ASSERT_PTR_NOT_NULL(m);
-	CU_ASSERT_PTR_NOT_NULL(strstr(tm_test_logbuf, "note: bias_correct: 'fc2': "
+	CU_ASSERT_PTR_NOT_NULL(strstr(logbuf, "note: bias_correct: 'fc2': "
 				      "weights per tensor, int8 inputs, "
 				      "expected output error up to "));
 	tm_run_summary_fini(&sum);
@@ -831,8 +831,8 @@ test_correct_mlp(void)
  * 90th percentile): calibrated on 4096 samples, the mean int8 output
  * error over 4096 held-out ones (mean over channels of |mean of int8 -
  * float|, through tm_model_lower and tmrt_run) without correction, with
- * the weights mode, and with the empirical mode. The weights mode cannot see the
- * clipping; the empirical mode removes most of it. The numbers are the
+ * the weights mode, and with the empirical mode. The weights mode cannot
+ * see the clipping; the empirical mode removes most of it. The numbers are the
  * measured ones (TM_TEST_VERBOSE=1 prints them), asserted within 2%
  * (the empirical one, a residue, within 10%). */
 static void
@@ -1054,7 +1054,7 @@ test_recalibrate(void)
 	tm_run_summary s0, s1;
 	tm_model *a = NULL, *b = NULL;
 	const tm_tensor *fa, *fb;
-	char logged[sizeof tm_test_logbuf];
+	char logged[sizeof logbuf];
 
 	memset(&s0, 0, sizeof s0);
 	memset(&s1, 0, sizeof s1);
@@ -1071,7 +1071,7 @@ test_recalibrate(void)
 	snprintf(text, sizeof text, PIPE_CLE, dir,
 		 "transforms:\n  - late_shift\n", dir);
 	b = run_ok(text, &s1);
-	snprintf(logged, sizeof logged, "%s", tm_test_logbuf);
+	snprintf(logged, sizeof logged, "%s", logbuf);
 	REQUIRE(a);
 	REQUIRE(b);
 	CU_ASSERT_EQUAL(s0.recalibrations, 0);
@@ -1080,7 +1080,7 @@ test_recalibrate(void)
 		  "note: calibration: 'late_shift' changed the model after "
 		  "calibration: recalibrating\n"
 		  "note: calibration: recalibrated: 3 of 4 ranges moved\n");
-	CU_ASSERT_PTR_NOT_NULL(strstr(tm_test_tracebuf, "trace: calibration: range "
+	CU_ASSERT_PTR_NOT_NULL(strstr(tracebuf, "trace: calibration: range "
 				      "of 'fc1' ["));
 	fa = tm_model_find_tensor(a, "fc1");
 	fb = tm_model_find_tensor(b, "fc1");
@@ -1105,7 +1105,7 @@ test_recalibrate(void)
 	REQUIRE(fb && fb->has_range);
 	CU_ASSERT_DOUBLE_EQUAL(fb->lo, fa->lo + 2.0, 1e-5);
 	CU_ASSERT_DOUBLE_EQUAL(fb->hi, fa->hi + 2.0, 1e-5);
-	CU_ASSERT_PTR_NOT_NULL(strstr(tm_test_logbuf, "note: late_shift: streamed 8 "
+	CU_ASSERT_PTR_NOT_NULL(strstr(logbuf, "note: late_shift: streamed 8 "
 				      "samples\nnote: calibration: "
 				      "'late_shift' changed the model after "
 				      "calibration: recalibrating\nnote: "

@@ -78,7 +78,7 @@ run_model(const char *model, const char *shape, const char *layers,
 	tm_error err;
 	size_t len, plen;
 
-	tm_test_logbuf[0] = tm_test_tracebuf[0] = '\0';
+	logbuf[0] = tracebuf[0] = '\0';
 	if (msg && size)
 		msg[0] = '\0';
 	data_dir(model, dir, sizeof dir);
@@ -386,16 +386,16 @@ check_spread(const tm_model *before, const tm_model *after,
 static void
 check_log(const char *want)
 {
-	CHECK_STR(tm_test_logbuf, want);
+	CHECK_STR(logbuf, want);
 }
 
-/* tm_test_logbuf starts with want. */
+/* logbuf starts with want. */
 static void
 check_log_prefix(const char *want)
 {
-	if (strncmp(tm_test_logbuf, want, strlen(want)) != 0)
-		fprintf(stderr, "\n  log:  %s\n  want: %s...\n", tm_test_logbuf, want);
-	CU_ASSERT_EQUAL(strncmp(tm_test_logbuf, want, strlen(want)), 0);
+	if (strncmp(logbuf, want, strlen(want)) != 0)
+		fprintf(stderr, "\n  log:  %s\n  want: %s...\n", logbuf, want);
+	CU_ASSERT_EQUAL(strncmp(logbuf, want, strlen(want)), 0);
 }
 
 /* The error of a pipeline that must fail. */
@@ -936,7 +936,7 @@ fold_by_hand(tm_model *m, tm_error *err)
 	unsigned preserved = TM_PRESERVE_ALL;
 	tm_status st;
 
-	tm_test_logbuf[0] = tm_test_tracebuf[0] = '\0';
+	logbuf[0] = tracebuf[0] = '\0';
 	if (!ops)
 		return TM_ERR_NOT_FOUND;
 	st = ops->run(m, NULL, &preserved, err);
@@ -1208,10 +1208,10 @@ test_cle_iterations(void)
 	REQUIRE(b);
 	REQUIRE(read_cle("cle_chain", "ref_it1", ref, 3) == 3);
 	CU_ASSERT_EQUAL(ref[2].converged, 0);
-	CU_ASSERT_PTR_NOT_NULL(strstr(tm_test_logbuf, "\nwarning: cle: stopped after "
+	CU_ASSERT_PTR_NOT_NULL(strstr(logbuf, "\nwarning: cle: stopped after "
 				      "1 iteration without converging: the "
 				      "last changed a scale by "));
-	CU_ASSERT_PTR_NOT_NULL(strstr(tm_test_logbuf, " (tolerance 0.001); the "
+	CU_ASSERT_PTR_NOT_NULL(strstr(logbuf, " (tolerance 0.001); the "
 				      "output is unchanged all the same\n"));
 	check_spread(a, b, &ref[0], 7.5);
 	check_const(b, "cle_chain", "ref_it1", "fc1.weight", "fc1.weight");
@@ -1298,7 +1298,7 @@ test_cle_no_pair(void)
 	check_log("warning: cle: no pair of layers to equalize (a dense or "
 		  "conv2d layer followed by one of the same kind, directly or "
 		  "through a relu or leaky_relu and a maxpool2d)\n");
-	CHECK_STR(tm_test_tracebuf, "trace: cle: 'fc1' starts no pair: 'fc1' is "
+	CHECK_STR(tracebuf, "trace: cle: 'fc1' starts no pair: 'fc1' is "
 		  "followed by the sigmoid layer 'h1' (only relu, leaky_relu, "
 		  "maxpool2d or nothing may stand between the two layers, and "
 		  "the second must be a dense or conv2d)\n"
@@ -1321,12 +1321,12 @@ test_fold_then_cle(void)
 
 	REQUIRE(a);
 	REQUIRE(b);
-	CU_ASSERT_PTR_NOT_NULL(strstr(tm_test_logbuf, "note: cle: conv1 -> relu1 -> "
+	CU_ASSERT_PTR_NOT_NULL(strstr(logbuf, "note: cle: conv1 -> relu1 -> "
 				      "conv2: spread of the 4 channel ranges "
 				      "(max/min) "));
-	CU_ASSERT_PTR_NOT_NULL(strstr(tm_test_logbuf, "note: cle: equalized 1 pair "
+	CU_ASSERT_PTR_NOT_NULL(strstr(logbuf, "note: cle: equalized 1 pair "
 				      "in "));
-	CU_ASSERT_PTR_NOT_NULL(strstr(tm_test_tracebuf, "trace: cle: 'conv2' starts "
+	CU_ASSERT_PTR_NOT_NULL(strstr(tracebuf, "trace: cle: 'conv2' starts "
 				      "no pair: 'conv2' is followed by the "
 				      "clip layer 'r6' "));
 	same_outputs(a, b, "conv_bn", NULL);
