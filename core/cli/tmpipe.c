@@ -314,13 +314,25 @@ out:
 	return rc;
 }
 
+/* A name from a model file, printed with its control characters as '?'
+ * (a newline or an escape sequence must not reach the terminal). */
 static void
-print_shape(const tm_tensor *t)
+put_name(const char *s)
 {
-	printf("[");
+	for (; *s; s++)
+		putchar((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
+}
+
+/* "<lead>name [d0, d1, ...]" and a newline */
+static void
+put_tensor_line(const char *lead, const tm_tensor *t)
+{
+	printf("%s", lead);
+	put_name(t->name);
+	printf(" [");
 	for (int d = 0; d < t->ndim; d++)
 		printf("%s%lld", d ? ", " : "", (long long)t->shape[d]);
-	printf("]");
+	printf("]\n");
 }
 
 /* A model as its frontend loaded it: inputs, layers, outputs, constants
@@ -331,30 +343,24 @@ print_model(const tm_model *m)
 	size_t nconst = 0, nvals = 0, ngiven = 0;
 
 	printf("inputs:\n");
-	for (size_t i = 0; i < m->n_inputs; i++) {
-		printf("  %s ", m->tensors[m->inputs[i]]->name);
-		print_shape(m->tensors[m->inputs[i]]);
-		printf("\n");
-	}
+	for (size_t i = 0; i < m->n_inputs; i++)
+		put_tensor_line("  ", m->tensors[m->inputs[i]]);
 	printf("layers: %zu\n", m->n_nodes);
 	for (size_t k = 0; k < m->n_nodes; k++) {
 		const tm_node *n = m->nodes[k];
-		const tm_tensor *y = m->tensors[n->outputs[0]];
 
-		printf("  %s: %s(", n->name, tm_op_name(n->op));
-		for (size_t i = 0; i < n->n_inputs; i++)
-			printf("%s%s", i ? ", " : "",
-			       m->tensors[n->inputs[i]]->name);
-		printf(") -> %s ", y->name);
-		print_shape(y);
-		printf("\n");
+		printf("  ");
+		put_name(n->name);
+		printf(": %s(", tm_op_name(n->op));
+		for (size_t i = 0; i < n->n_inputs; i++) {
+			printf("%s", i ? ", " : "");
+			put_name(m->tensors[n->inputs[i]]->name);
+		}
+		put_tensor_line(") -> ", m->tensors[n->outputs[0]]);
 	}
 	printf("outputs:\n");
-	for (size_t i = 0; i < m->n_outputs; i++) {
-		printf("  %s ", m->tensors[m->outputs[i]]->name);
-		print_shape(m->tensors[m->outputs[i]]);
-		printf("\n");
-	}
+	for (size_t i = 0; i < m->n_outputs; i++)
+		put_tensor_line("  ", m->tensors[m->outputs[i]]);
 	for (size_t t = 0; t < m->n_tensors; t++) {
 		const tm_tensor *x = m->tensors[t];
 
@@ -373,14 +379,57 @@ print_model(const tm_model *m)
 
 		if (!x->quant_given)
 			continue;
+		printf("  ");
+		put_name(x->name);
 		if (x->q.scheme == TM_QSCHEME_PER_CHANNEL)
-			printf("  %s: int8, %zu scales along axis %d\n",
-			       x->name, x->q.n_channels, x->q.axis);
+			printf(": int8, %zu scales along axis %d\n",
+			       x->q.n_channels, x->q.axis);
 		else
-			printf("  %s: scale %.9g, zero point %ld%s\n",
-			       x->name, x->q.scale, (long)x->q.zero_point,
+			printf(": scale %.9g, zero point %ld%s\n", x->q.scale,
+			       (long)x->q.zero_point,
 			       x->kind == TM_TENSOR_CONST ? " (int8)" : "");
 	}
+}
+
+/* The length of the UTF-8 sequence at s, or 0 when it is not one (a
+ * YAML document holds UTF-8 only). */
+static size_t
+utf8_len(const unsigned char *s)
+{
+	size_t n = s[0] < 0x80 ? 1 : (s[0] & 0xe0) == 0xc0 ? 2
+		 : (s[0] & 0xf0) == 0xe0 ? 3 : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
+
+	if (n == 2 && s[0] < 0xc2)
+		return 0;	/* overlong */
+	for (size_t k = 1; k < n; k++)
+		if ((s[k] & 0xc0) != 0x80)
+			return 0;
+	return n;
+}
+
+/* path as a YAML double-quoted scalar: \, " and control characters
+ * escaped; -1 when it is not UTF-8 (YAML cannot hold it). */
+static int
+put_yaml_path(FILE *f, const char *path)
+{
+	const unsigned char *s = (const unsigned char *)path;
+
+	fputc('"', f);
+	while (*s) {
+		size_t n = utf8_len(s);
+
+		if (!n)
+			return -1;
+		if (*s == '\\' || *s == '"')
+			fprintf(f, "\\%c", *s);
+		else if (*s < 0x20 || *s == 0x7f)
+			fprintf(f, "\\x%02X", *s);
+		else
+			fwrite(s, 1, n, f);
+		s += n;
+	}
+	fputc('"', f);
+	return 0;
 }
 
 /* tmpipe inspect: path is a pipeline, or a model file a frontend reads
@@ -407,26 +456,33 @@ cmd_inspect(cli *c, const char *path)
 		char *abs = realpath(path, NULL);
 		int fd = abs ? mkstemp(tmp) : -1;
 		FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+		int bad;
 
 		if (!f) {
+			/* The model file missing is the frontend's kind of
+			 * error (status 1), as in a pipeline. */
 			fprintf(stderr, "tmpipe: %s: %s\n", path,
 				strerror(errno));
-			if (fd >= 0)
+			if (fd >= 0) {
 				close(fd);
+				unlink(tmp);
+			}
 			free(abs);
-			rc = EXIT_USAGE;
+			rc = abs ? EXIT_USAGE : EXIT_RUN;
 			goto out;
 		}
-		/* A YAML double-quoted string: \ and " escaped. */
-		fputs("tmpipe: 1\nmodel:\n  frontend: onnx\n  path: \"", f);
-		for (const char *ch = abs; *ch; ch++)
-			fprintf(f, "%s%c", *ch == '\\' || *ch == '"' ? "\\" : "",
-				*ch);
-		fputs("\"\n", f);
+		fputs("tmpipe: 1\nmodel:\n  frontend: onnx\n  path: ", f);
+		bad = put_yaml_path(f, abs);
+		fputs("\n", f);
 		free(abs);
-		if (fclose(f)) {
-			fprintf(stderr, "tmpipe: %s: %s\n", tmp,
-				strerror(errno));
+		if (fclose(f) || bad) {
+			if (bad)
+				fprintf(stderr, "tmpipe: %s: the path is not "
+					"UTF-8; inspect a pipeline that names "
+					"the model instead\n", path);
+			else
+				fprintf(stderr, "tmpipe: %s: %s\n", tmp,
+					strerror(errno));
 			unlink(tmp);
 			rc = EXIT_USAGE;
 			goto out;
@@ -448,7 +504,8 @@ cmd_inspect(cli *c, const char *path)
 		print_error(&err);
 		goto out;
 	}
-	printf("%s: frontend %s\n", path, pl->frontend.plugin->desc->name);
+	put_name(path);
+	printf(": frontend %s\n", pl->frontend.plugin->desc->name);
 	print_model(m);
 out:
 	tm_model_free(m);

@@ -313,6 +313,20 @@ fresh_name(imp *im, const char *base, const char *suffix, char *buf,
 		    strlen(base) > 64 ? "..." : "", suffix);
 }
 
+/* name into buf whole: a name cut to fit could be another tensor's (the
+ * check fresh_name makes for derived names). */
+static tm_status
+copy_name(imp *im, const char *name, char *buf, size_t size)
+{
+	int r = snprintf(buf, size, "%s", name);
+
+	if (r < 0 || (size_t)r >= size)
+		return nerr(im, TM_ERR_UNSUPPORTED,
+			    "name '%.64s...' is longer than the %zu bytes "
+			    "tmpipe keeps", name, size - 1);
+	return TM_OK;
+}
+
 /* --- attributes ---------------------------------------------------------- */
 
 static const Onnx__AttributeProto *
@@ -1019,9 +1033,10 @@ dense(imp *im, const char *x, cst *w, int trans, float alpha, cst *b,
 				    "(a bias per row depends on the batch)",
 				    b->name, (long long)N);
 		if (b->v.n == (size_t)N && beta == 1.0f && b->v.ndim == 1)
-			snprintf(bn, sizeof bn, "%s", b->name);
-		else if ((st = fresh_name(im, b->name, "/bias", bn,
-					  sizeof bn)))
+			st = copy_name(im, b->name, bn, sizeof bn);
+		else
+			st = fresh_name(im, b->name, "/bias", bn, sizeof bn);
+		if (st)
 			return st;
 		v = malloc((size_t)N * sizeof *v);
 		if (!v)
@@ -1203,8 +1218,8 @@ op_add(imp *im)
 			if ((st = fresh_name(im, cb->name, "/sample", bn,
 					     sizeof bn)))
 				return st;
-		} else {
-			snprintf(bn, sizeof bn, "%s", cb->name);
+		} else if ((st = copy_name(im, cb->name, bn, sizeof bn))) {
+			return st;
 		}
 		if ((st = put_const(im, cb, bn, cb->v.ndim - drop,
 				    cb->v.dims + drop)))
@@ -2413,10 +2428,15 @@ add_copy(imp *im, const Onnx__ValueInfoProto *vi, const char *tn)
 				(im->na - k - 1) * sizeof *im->a);
 			im->na--;
 		}
-	snprintf(name, sizeof name, "%s", on);
-	for (unsigned i = 0; tm_model_find_tensor(im->m, name); i++)
-		snprintf(name, sizeof name, i ? "%s.copy%u" : "%s.copy", on,
-			 i);
+	if (strlen(on) >= sizeof name)
+		return tm_error_set(im->err, TM_ERR_UNSUPPORTED,
+				    "%s: graph output '%.64s...' has a name "
+				    "longer than the %zu bytes tmpipe keeps",
+				    im->path, on, sizeof name - 1);
+	strcpy(name, on);
+	if (tm_model_find_tensor(im->m, name) &&
+	    (st = fresh_name(im, on, ".copy", name, sizeof name)))
+		return st;
 	out[0] = name;
 	st = tm_model_add_node(im->m, name, TM_OP_RESHAPE, in, 1, out, 1, &n,
 			       im->err);

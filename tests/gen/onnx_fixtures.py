@@ -375,6 +375,32 @@ def bad_model():
                     N("Reshape", ["x", "s"], ["y"], name="rs")],
                    "bad_concat_const",
                    [const("v", np.ones(1024, np.int64))])
+    # Two Add constants whose names differ only in their 300th character:
+    # cut to the 300-byte buffer, the second add silently read the
+    # first's values.
+    save_unchecked([N("Add", ["x", "P" * 299], ["t"], name="add1"),
+                    N("Add", ["t", "P" * 299 + "Q"], ["y"], name="add2")],
+                   "bad_cut_names",
+                   [const("P" * 299, np.ones(4, np.float32)),
+                    const("P" * 299 + "Q", np.full(4, 100.0, np.float32))])
+    # y = Identity(x) with x named by 511 characters and y by those and
+    # one more: the output's copy, named in a 512-byte buffer, was cut to
+    # x's name, and the search for a free name never ended.
+    a = "A" * 511
+    g = helper.make_graph(
+        [N("Identity", [a], [a + "B"], name="id")], "bad_long_output",
+        [helper.make_tensor_value_info(a, TensorProto.FLOAT, ["N", 4])],
+        [helper.make_tensor_value_info(a + "B", TensorProto.FLOAT,
+                                       ["N", 4])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)],
+                          producer_name="tmpipe tests/gen/onnx_fixtures.py")
+    m.ir_version = 7
+    onnx.save(m, os.path.join(OUT, "bad_long_output.onnx"))
+    # A valid graph whose node and tensor names hold a newline and an
+    # escape: tmpipe inspect prints them as '?'.
+    save_unchecked([N("Relu", ["x"], ["r\ne\x1b"], name="n\x1b[1m"),
+                    N("Relu", ["r\ne\x1b"], ["y"], name="relu2")],
+                   "ctrl_names", [])
 
 
 def xor():

@@ -646,6 +646,28 @@ test_long_weight_name(void)
 	check_bad("bad_long_weight.onnx", TM_ERR_UNSUPPORTED, want);
 }
 
+/* Names that do not fit tmpipe's buffers are refused, not cut: cut, two
+ * constants named alike read the same values (bad_cut_names), and an
+ * output's copy named like its input looped forever looking for a free
+ * name (bad_long_output). */
+static void
+test_names_not_cut(void)
+{
+	char want[1024], p64[65], a64[65];
+
+	memset(p64, 'P', 64);
+	memset(a64, 'A', 64);
+	p64[64] = a64[64] = 0;
+	snprintf(want, sizeof want,
+		 "node 'add2' (Add, opset 13): name '%s...' is longer than "
+		 "the 299 bytes tmpipe keeps", p64);
+	check_bad("bad_cut_names.onnx", TM_ERR_UNSUPPORTED, want);
+	snprintf(want, sizeof want,
+		 "graph output '%s...' has a name longer than the 511 bytes "
+		 "tmpipe keeps", a64);
+	check_bad("bad_long_output.onnx", TM_ERR_UNSUPPORTED, want);
+}
+
 static void
 test_concat_const_bound(void)
 {
@@ -764,6 +786,7 @@ main(void)
 		{ "external data, and outside the folder", test_external },
 		{ "corrupt files", test_corrupt },
 		{ "seeded mutations of the quantized fixtures", test_mutations },
+		{ "names too long are refused, not cut", test_names_not_cut },
 		{ "truncated file message", test_truncated_message },
 		{ "long names in the unsupported list", test_long_names },
 		{ "Unsqueeze without axes", test_unsqueeze_no_axes },
