@@ -47,7 +47,17 @@
  * that are never negative, such as ReLU outputs: the histogram is of x
  * over [0, max] and the range [0, threshold], using all 256 levels; a
  * negative value is an error naming the smallest value seen), auto
- * (nonnegative when pass 1 saw no negative value, else symmetric).
+ * (nonnegative when pass 1 saw no negative value, else symmetric), and
+ * asymmetric: the threshold as in symmetric (the histogram of |x|), the
+ * range (-threshold, threshold) clipped to the values seen,
+ * [max(-threshold, min), min(threshold, max)], quantized with a zero
+ * point. That is ONNX Runtime's entropy calibrator for asymmetric
+ * activations (calibrate.py, HistogramCollector.compute_entropy clips
+ * its symmetric threshold to the tensor's min and max): a tensor that
+ * reaches -1.4 but only +0.7 gets its 256 levels over [-1.4, 0.7]
+ * rather than over (-1.4, 1.4), half of whose positive levels would
+ * never be used. On a tensor without negative values it is nonnegative
+ * (same histogram, same T), the range capped at max.
  *
  * Memory: bins 8-byte counts in pass 2 (16 KiB by default), allocated
  * when first used; finish uses bins-sized scratch it frees. Merge: min
@@ -65,10 +75,10 @@
 #define KL_EPS 1e-4
 #define KL_TIE 1e-12
 
-enum { MODE_SYMMETRIC, MODE_NONNEGATIVE, MODE_AUTO };
+enum { MODE_SYMMETRIC, MODE_NONNEGATIVE, MODE_AUTO, MODE_ASYMMETRIC };
 
 static const char *const kl_modes[] = { "symmetric", "nonnegative", "auto",
-					NULL };
+					"asymmetric", NULL };
 
 typedef struct kl {
 	/* Parameters. */
@@ -394,6 +404,10 @@ kl_finish(void *state, float *lo, float *hi, tm_error *err)
 	thr = ((double)T + 0.5) * s->edge / (double)s->bins;
 	*hi = (float)thr;
 	*lo = s->nonneg ? 0.0f : -*hi;
+	if (s->mode == MODE_ASYMMETRIC) {
+		*lo = *lo > s->min ? *lo : s->min;
+		*hi = *hi < s->max ? *hi : s->max;
+	}
 	return TM_OK;
 }
 
@@ -410,7 +424,7 @@ kl_symmetric(const void *state)
 {
 	const kl *s = state;
 
-	return !s->nonneg;
+	return !s->nonneg && s->mode != MODE_ASYMMETRIC;
 }
 
 static const tm_param_spec kl_params[] = {
@@ -425,7 +439,8 @@ static const tm_param_spec kl_params[] = {
 	{ .name = "mode", .type = TM_PARAM_STRING, .def = "symmetric",
 	  .choices = kl_modes,
 	  .help = "symmetric (-t, t); nonnegative [0, t]; auto: nonnegative "
-		  "when no value is negative" },
+		  "when no value is negative; asymmetric: (-t, t) clipped to "
+		  "[min, max], with a zero point" },
 	TM_PARAM_END
 };
 

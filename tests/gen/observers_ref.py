@@ -29,6 +29,12 @@ answers are in expected.txt, one case a line, numbers as %.17g:
         to float. The two KL values (at T, and at T = levels) are for
         whoever reads the file.
 
+    kl_asym <file> <params> <bins> <levels> <edge> <T> <min> <max>
+        Mode asymmetric (ONNX Runtime's entropy calibrator): T chosen on
+        the histogram of |x| as for kl, and the test expects the range
+        (-threshold, threshold) clipped to the file's [min, max], with a
+        zero point (not symmetric).
+
     moving_minmax <file> <batch> <params> <min_1> <max_1> ... <min_k> <max_k>
         torch.ao.quantization.MovingAverageMinMaxObserver's min_val and
         max_val after each batch of <batch> values (float32, exact).
@@ -193,6 +199,33 @@ def kl_cases(rng):
     return lines
 
 
+def kl_asym_cases():
+    # A logit-like tensor, mostly negative: a bulk around -1.5 reaching
+    # about +1.5 above zero, and four outliers at -30 that entropy
+    # calibration clips. The threshold lands inside the bulk's negative
+    # side and beyond its positive end, so both clips act: the range is
+    # [-threshold, max]. Its own generator: the other cases' data stay
+    # what they were.
+    rng = np.random.default_rng(20261127)
+    skew = rng.normal(-1.5, 1.0, 8192)
+    skew[:4] = -30.0
+    skew = write_bin("kl_skew.bin", skew)
+    relu = np.fromfile(os.path.join(OUT, "kl_relu.bin"), dtype="<f4")
+    bulk = np.fromfile(os.path.join(OUT, "kl_bulk.bin"), dtype="<f4")
+    lines = []
+    for name, x in (("kl_skew.bin", skew), ("kl_bulk.bin", bulk),
+                    ("kl_relu.bin", relu)):
+        T, best, _, edge = kl_choice(x, 2048, 128, False)
+        thr = np.float32((T + 0.5) * edge / 2048)
+        lo, hi = max(-thr, x.min()), min(thr, x.max())
+        print("kl_asym %s: T %d, threshold %.6g, range [%.6g, %.6g] "
+              "(min %.6g, max %.6g)" % (name, T, thr, lo, hi, x.min(),
+                                        x.max()), file=sys.stderr)
+        lines.append("kl_asym %s {mode:asymmetric} 2048 128 %s %d %s %s" %
+                     (name, g(edge), T, g(x.min()), g(x.max())))
+    return lines
+
+
 # --- moving_minmax ---------------------------------------------------------
 
 def moving_minmax_cases(rng):
@@ -224,6 +257,7 @@ def main():
     lines += percentile_cases(rng)
     lines += kl_cases(rng)
     lines += moving_minmax_cases(rng)
+    lines += kl_asym_cases()
     with open(os.path.join(OUT, "expected.txt"), "w") as f:
         f.write("\n".join(lines) + "\n")
 

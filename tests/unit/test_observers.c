@@ -417,6 +417,88 @@ test_kl_numpy(void)
 	CU_ASSERT(cases >= 5);
 }
 
+/* Every kl_asym line: mode asymmetric keeps kl's threshold (numpy's T, to
+ * the bit), clips (-threshold, threshold) to the data's [min, max] and
+ * asks for a zero point. On kl_relu.bin it equals mode nonnegative. */
+static void
+test_kl_asymmetric(void)
+{
+	size_t cases = 0;
+
+	for (size_t l = 0; l < n_lines; l++) {
+		char buf[1024], *f[10];
+		size_t nf = fields(lines[l], buf, sizeof buf, f, 10), n;
+		long bins, T;
+		double edge;
+		float *x, thr, mn, mx;
+		tm_params *pr;
+		result r;
+		tm_error err;
+
+		if (strcmp(f[0], "kl_asym") != 0)
+			continue;
+		CU_ASSERT_EQUAL(nf, 9);
+		if (nf != 9)
+			continue;
+		bins = strtol(f[3], NULL, 10);
+		edge = strtod(f[5], NULL);
+		T = strtol(f[6], NULL, 10);
+		mn = strtof(f[7], NULL);
+		mx = strtof(f[8], NULL);
+		x = load_bin(f[1], &n);
+		pr = case_params(p_kl, f[2]);
+		if (!x || !pr) {
+			free(x);
+			tm_priv_params_free(pr);
+			continue;
+		}
+		cases++;
+		CU_ASSERT_EQUAL(drive(p_kl, pr, x, n, 1, 1024, 1, &r, &err),
+				TM_OK);
+		CU_ASSERT_EQUAL(r.passes, 2);
+		thr = (float)(((double)T + 0.5) * edge / (double)bins);
+		CU_ASSERT_EQUAL(r.lo, -thr > mn ? -thr : mn);
+		CU_ASSERT_EQUAL(r.hi, thr < mx ? thr : mx);
+		CU_ASSERT_EQUAL(r.symmetric, 0);
+		if (strcmp(f[1], "kl_skew.bin") == 0) {
+			/* Both clips act: -threshold inside the data, the
+			 * positive end at the largest value. */
+			CU_ASSERT(-thr > mn && thr > mx);
+			CU_ASSERT_EQUAL(r.lo, -thr);
+			CU_ASSERT_EQUAL(r.hi, mx);
+		}
+		tm_priv_params_free(pr);
+		free(x);
+	}
+	CU_ASSERT_EQUAL(cases, 3);
+}
+
+/* Mode asymmetric on a nonnegative tensor is mode nonnegative. */
+static void
+test_kl_asymmetric_relu(void)
+{
+	tm_params *as = case_params(p_kl, "{mode: asymmetric}");
+	tm_params *nn = case_params(p_kl, "{mode: nonnegative}");
+	float *x;
+	size_t n;
+	result ra, rn;
+	tm_error err;
+
+	x = load_bin("kl_relu.bin", &n);
+	if (!x || !as || !nn)
+		goto out;
+	CU_ASSERT_EQUAL(drive(p_kl, as, x, n, 1, 1000, 1, &ra, &err), TM_OK);
+	CU_ASSERT_EQUAL(drive(p_kl, nn, x, n, 1, 1000, 1, &rn, &err), TM_OK);
+	CU_ASSERT_EQUAL(ra.lo, 0.0f);
+	CU_ASSERT_EQUAL(ra.lo, rn.lo);
+	CU_ASSERT_EQUAL(ra.hi, rn.hi);
+	CU_ASSERT_EQUAL(ra.symmetric, rn.symmetric);
+out:
+	free(x);
+	tm_priv_params_free(as);
+	tm_priv_params_free(nn);
+}
+
 /* Special tensors: all zeros (one pass, [0, 0]); one value repeated
  * (one nonzero bin: KL 0 from the first T that keeps it). */
 static void
@@ -486,6 +568,7 @@ test_merge_halves(void)
 	check_merge(p_pct, "{lo: 3, hi: 97, bins: 100}", "pct_lognormal.bin");
 	check_merge(p_kl, "{}", "kl_bulk.bin");
 	check_merge(p_kl, "{mode: nonnegative}", "kl_relu.bin");
+	check_merge(p_kl, "{mode: asymmetric}", "kl_skew.bin");
 }
 
 /* The observer's own state (every per-batch state and the accumulated
@@ -700,7 +783,7 @@ test_errors_params(void)
 			  "and 100");
 	EXPECT_CREATE_ERR(p_kl, "{mode: relu}",
 			  "p.yaml:1:8: mode: 'relu' is not one of symmetric, "
-			  "nonnegative, auto");
+			  "nonnegative, auto, asymmetric");
 	EXPECT_CREATE_ERR(p_mm, "{averaging_constant: 1.5}",
 			  "p.yaml:1:22: averaging_constant: '1.5' is not a "
 			  "number between 0 and 1");
@@ -949,6 +1032,10 @@ static const tm_test_case cases[] = {
 	{ "percentile exact ends and constants", test_percentile_exact },
 	{ "kl vs numpy entropy calibration", test_kl_numpy },
 	{ "kl zero and one-bin tensors", test_kl_special },
+	{ "kl mode asymmetric vs numpy (ONNX Runtime's clip)",
+	  test_kl_asymmetric },
+	{ "kl mode asymmetric on a ReLU output is nonnegative",
+	  test_kl_asymmetric_relu },
 	{ "merge of halves equals one pass", test_merge_halves },
 	{ "state size flat over 10x the data", test_memory_flat },
 	{ "moving_minmax vs PyTorch", test_moving_torch },
