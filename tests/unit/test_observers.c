@@ -357,6 +357,38 @@ out:
 
 /* --- kl ----------------------------------------------------------------- */
 
+/* Runs kl on the file f[1] with the parameters f[2] of an expected.txt
+ * line that gives bins, levels, edge and numpy's T: checks the parameters
+ * and the two passes, sets *thr to numpy's threshold (T + 0.5) * edge /
+ * bins, in double, rounded to float. 0 when the case could not run. */
+static int
+kl_line(char **f, long bins, long levels, double edge, long T, result *r,
+	float *thr)
+{
+	size_t n;
+	float *x = load_bin(f[1], &n);
+	tm_params *pr = case_params(p_kl, f[2]);
+	int ran = x && pr;
+	tm_error err;
+
+	if (ran) {
+		CU_ASSERT_EQUAL(tm_params_get_int(pr, "bins"), bins);
+		CU_ASSERT_EQUAL(tm_params_get_int(pr, "levels"), levels);
+		CU_ASSERT_EQUAL(drive(p_kl, pr, x, n, 1, 1024, 1, r, &err),
+				TM_OK);
+		CU_ASSERT_EQUAL(r->passes, 2);
+		*thr = (float)(((double)T + 0.5) * edge / (double)bins);
+		if (r->hi != *thr && r->lo != -*thr)
+			fprintf(stderr,
+				"\nkl %s %s: range [%.9g, %.9g], numpy's T = "
+				"%ld gives %.9g\n",
+				f[1], f[2], r->lo, r->hi, T, *thr);
+	}
+	free(x);
+	tm_priv_params_free(pr);
+	return ran;
+}
+
 /* Every kl line: the threshold of numpy's T, to the bit; not the
  * TinyMind answer (T = levels, edge / 16 by default). */
 static void
@@ -366,14 +398,12 @@ test_kl_numpy(void)
 
 	for (size_t l = 0; l < n_lines; l++) {
 		char buf[1024], *f[10];
-		size_t nf = fields(lines[l], buf, sizeof buf, f, 10), n;
+		size_t nf = fields(lines[l], buf, sizeof buf, f, 10);
 		long bins, levels, T;
 		int nonneg;
 		double edge;
-		float *x, thr;
-		tm_params *pr;
+		float thr;
 		result r;
-		tm_error err;
 
 		if (strcmp(f[0], "kl") != 0)
 			continue;
@@ -385,25 +415,9 @@ test_kl_numpy(void)
 		nonneg = (int)strtol(f[5], NULL, 10);
 		edge = strtod(f[6], NULL);
 		T = strtol(f[7], NULL, 10);
-		x = load_bin(f[1], &n);
-		pr = case_params(p_kl, f[2]);
-		if (!x || !pr) {
-			free(x);
-			tm_priv_params_free(pr);
+		if (!kl_line(f, bins, levels, edge, T, &r, &thr))
 			continue;
-		}
 		cases++;
-		CU_ASSERT_EQUAL(tm_params_get_int(pr, "bins"), bins);
-		CU_ASSERT_EQUAL(tm_params_get_int(pr, "levels"), levels);
-		CU_ASSERT_EQUAL(drive(p_kl, pr, x, n, 1, 1024, 1, &r, &err),
-				TM_OK);
-		CU_ASSERT_EQUAL(r.passes, 2);
-		thr = (float)(((double)T + 0.5) * edge / (double)bins);
-		if (r.hi != thr)
-			fprintf(stderr,
-				"\nkl %s %s: threshold %.9g, numpy's T = %ld "
-				"gives %.9g\n",
-				f[1], f[2], r.hi, T, thr);
 		CU_ASSERT_EQUAL(r.hi, thr);
 		CU_ASSERT_EQUAL(r.lo, nonneg ? 0.0f : -thr);
 		CU_ASSERT_EQUAL(r.symmetric, !nonneg);
@@ -411,15 +425,13 @@ test_kl_numpy(void)
 		CU_ASSERT(T > levels + 10);
 		CU_ASSERT(fabs(r.hi - edge * (double)levels / (double)bins) >
 			  10.0 * edge / (double)bins);
-		tm_priv_params_free(pr);
-		free(x);
 	}
 	CU_ASSERT(cases >= 5);
 }
 
 /* Every kl_asym line: mode asymmetric keeps kl's threshold (numpy's T, to
  * the bit), clips (-threshold, threshold) to the data's [min, max] and
- * asks for a zero point. On kl_relu.bin it equals mode nonnegative. */
+ * asks for a zero point. */
 static void
 test_kl_asymmetric(void)
 {
@@ -427,36 +439,21 @@ test_kl_asymmetric(void)
 
 	for (size_t l = 0; l < n_lines; l++) {
 		char buf[1024], *f[10];
-		size_t nf = fields(lines[l], buf, sizeof buf, f, 10), n;
-		long bins, T;
-		double edge;
-		float *x, thr, mn, mx;
-		tm_params *pr;
+		size_t nf = fields(lines[l], buf, sizeof buf, f, 10);
+		float thr, mn, mx;
 		result r;
-		tm_error err;
 
 		if (strcmp(f[0], "kl_asym") != 0)
 			continue;
 		CU_ASSERT_EQUAL(nf, 9);
-		if (nf != 9)
+		if (nf != 9 ||
+		    !kl_line(f, strtol(f[3], NULL, 10), strtol(f[4], NULL, 10),
+			     strtod(f[5], NULL), strtol(f[6], NULL, 10), &r,
+			     &thr))
 			continue;
-		bins = strtol(f[3], NULL, 10);
-		edge = strtod(f[5], NULL);
-		T = strtol(f[6], NULL, 10);
+		cases++;
 		mn = strtof(f[7], NULL);
 		mx = strtof(f[8], NULL);
-		x = load_bin(f[1], &n);
-		pr = case_params(p_kl, f[2]);
-		if (!x || !pr) {
-			free(x);
-			tm_priv_params_free(pr);
-			continue;
-		}
-		cases++;
-		CU_ASSERT_EQUAL(drive(p_kl, pr, x, n, 1, 1024, 1, &r, &err),
-				TM_OK);
-		CU_ASSERT_EQUAL(r.passes, 2);
-		thr = (float)(((double)T + 0.5) * edge / (double)bins);
 		CU_ASSERT_EQUAL(r.lo, -thr > mn ? -thr : mn);
 		CU_ASSERT_EQUAL(r.hi, thr < mx ? thr : mx);
 		CU_ASSERT_EQUAL(r.symmetric, 0);
@@ -467,8 +464,6 @@ test_kl_asymmetric(void)
 			CU_ASSERT_EQUAL(r.lo, -thr);
 			CU_ASSERT_EQUAL(r.hi, mx);
 		}
-		tm_priv_params_free(pr);
-		free(x);
 	}
 	CU_ASSERT_EQUAL(cases, 3);
 }
