@@ -39,75 +39,48 @@ static const uint8_t magic[8] = { 0x89, 'T', 'M', 'B', 0x0d, 0x0a, 0x1a,
 	I32(type, member.n), I32(type, member.h), I32(type, member.w),      \
 		I32(type, member.c)
 
+/* Runs of fields that several bundles share, in the same order (as
+ * libtmrt's loader reads them). */
+#define WINDOW(type)                                                        \
+	DIMS(type, input), DIMS(type, output),                              \
+	I32(type, kernel_h), I32(type, kernel_w),                           \
+	I32(type, stride_h), I32(type, stride_w),                           \
+	I32(type, dilation_h), I32(type, dilation_w),                       \
+	I32(type, pad_top), I32(type, pad_left),                            \
+	I32(type, pad_bottom), I32(type, pad_right)
+#define REQUANT(type)                                                       \
+	ARR(type, weights, I8_ARRAY, WEIGHTS, 0),                           \
+	ARR(type, bias, I32_ARRAY, BIAS, 1),                                \
+	I32(type, input_zp), I32(type, output_zp),                          \
+	ARR(type, multiplier, I32_ARRAY, MULTIPLIER, 0),                    \
+	ARR(type, shift, I32_ARRAY, SHIFT, 0),                              \
+	I32(type, n_requant), I32(type, act_min), I32(type, act_max)
+#define POOL_QUANT(type)                                                    \
+	I32(type, input_zp), I32(type, output_zp),                          \
+	I32(type, multiplier), I32(type, shift),                            \
+	I32(type, act_min), I32(type, act_max)
+
 static const tm_priv_blob_field fc_fields[] = {
 	I32(tmrt_fc_params, in_features),
 	I32(tmrt_fc_params, out_features),
-	ARR(tmrt_fc_params, weights, I8_ARRAY, WEIGHTS, 0),
-	ARR(tmrt_fc_params, bias, I32_ARRAY, BIAS, 1),
-	I32(tmrt_fc_params, input_zp),
-	I32(tmrt_fc_params, output_zp),
-	ARR(tmrt_fc_params, multiplier, I32_ARRAY, MULTIPLIER, 0),
-	ARR(tmrt_fc_params, shift, I32_ARRAY, SHIFT, 0),
-	I32(tmrt_fc_params, n_requant),
-	I32(tmrt_fc_params, act_min),
-	I32(tmrt_fc_params, act_max),
+	REQUANT(tmrt_fc_params),
 };
 
 static const tm_priv_blob_field conv_fields[] = {
-	DIMS(tmrt_conv_params, input),
-	DIMS(tmrt_conv_params, output),
-	I32(tmrt_conv_params, kernel_h),
-	I32(tmrt_conv_params, kernel_w),
-	I32(tmrt_conv_params, stride_h),
-	I32(tmrt_conv_params, stride_w),
-	I32(tmrt_conv_params, dilation_h),
-	I32(tmrt_conv_params, dilation_w),
-	I32(tmrt_conv_params, pad_top),
-	I32(tmrt_conv_params, pad_left),
-	I32(tmrt_conv_params, pad_bottom),
-	I32(tmrt_conv_params, pad_right),
+	WINDOW(tmrt_conv_params),
 	I32(tmrt_conv_params, groups),
-	ARR(tmrt_conv_params, weights, I8_ARRAY, WEIGHTS, 0),
-	ARR(tmrt_conv_params, bias, I32_ARRAY, BIAS, 1),
-	I32(tmrt_conv_params, input_zp),
-	I32(tmrt_conv_params, output_zp),
-	ARR(tmrt_conv_params, multiplier, I32_ARRAY, MULTIPLIER, 0),
-	ARR(tmrt_conv_params, shift, I32_ARRAY, SHIFT, 0),
-	I32(tmrt_conv_params, n_requant),
-	I32(tmrt_conv_params, act_min),
-	I32(tmrt_conv_params, act_max),
+	REQUANT(tmrt_conv_params),
 };
 
 static const tm_priv_blob_field pool_fields[] = {
-	DIMS(tmrt_pool_params, input),
-	DIMS(tmrt_pool_params, output),
-	I32(tmrt_pool_params, kernel_h),
-	I32(tmrt_pool_params, kernel_w),
-	I32(tmrt_pool_params, stride_h),
-	I32(tmrt_pool_params, stride_w),
-	I32(tmrt_pool_params, dilation_h),
-	I32(tmrt_pool_params, dilation_w),
-	I32(tmrt_pool_params, pad_top),
-	I32(tmrt_pool_params, pad_left),
-	I32(tmrt_pool_params, pad_bottom),
-	I32(tmrt_pool_params, pad_right),
+	WINDOW(tmrt_pool_params),
 	I32(tmrt_pool_params, count_include_pad),
-	I32(tmrt_pool_params, input_zp),
-	I32(tmrt_pool_params, output_zp),
-	I32(tmrt_pool_params, multiplier),
-	I32(tmrt_pool_params, shift),
-	I32(tmrt_pool_params, act_min),
-	I32(tmrt_pool_params, act_max),
+	POOL_QUANT(tmrt_pool_params),
 };
 
 static const tm_priv_blob_field global_pool_fields[] = {
 	DIMS(tmrt_global_pool_params, input),
-	I32(tmrt_global_pool_params, input_zp),
-	I32(tmrt_global_pool_params, output_zp),
-	I32(tmrt_global_pool_params, multiplier),
-	I32(tmrt_global_pool_params, shift),
-	I32(tmrt_global_pool_params, act_min),
-	I32(tmrt_global_pool_params, act_max),
+	POOL_QUANT(tmrt_global_pool_params),
 };
 
 static const tm_priv_blob_field add_fields[] = {

@@ -479,15 +479,9 @@ infer_elementwise(tm_model *m, tm_node *n, tm_error *err)
 {
 	char at[64];
 	tm_tensor *x, *y;
-	tm_status st = want_io(n, 1, 1, err);
 
-	if (st)
-		return st;
 	x = m->tensors[n->inputs[0]];
 	y = m->tensors[n->outputs[0]];
-	st = want_activation(n, x, 0, TM_MAX_DIMS, "an activation", err);
-	if (st)
-		return st;
 	copy_shape(y, x);
 	switch (n->op) {
 	case TM_OP_SIGMOID:
@@ -532,17 +526,12 @@ infer_matmul(tm_model *m, tm_node *n, tm_error *err)
 {
 	tm_tensor *x, *b, *y;
 	char xs[96], bs[96];
-	tm_status st = want_io(n, 2, 2, err);
+	tm_status st;
 
-	if (st)
-		return st;
 	x = m->tensors[n->inputs[0]];
 	b = m->tensors[n->inputs[1]];
 	y = m->tensors[n->outputs[0]];
-	st = want_activation(n, x, 1, TM_MAX_DIMS, "at least one dimension",
-			     err);
-	if (!st)
-		st = want_const(n, b, 2, "[K, N]", err);
+	st = want_const(n, b, 2, "[K, N]", err);
 	if (st)
 		return st;
 	if (x->shape[x->ndim - 1] != b->shape[0]) {
@@ -638,16 +627,12 @@ infer_conv(tm_model *m, tm_node *n, tm_error *err)
 	tm_tensor *x, *w, *y;
 	int64_t g = n->attrs.group;
 	char xs[96], ws[96];
-	tm_status st = want_io(n, 2, 3, err);
+	tm_status st;
 
-	if (st)
-		return st;
 	x = m->tensors[n->inputs[0]];
 	w = m->tensors[n->inputs[1]];
 	y = m->tensors[n->outputs[0]];
-	st = want_activation(n, x, 3, 3, "[C, H, W]", err);
-	if (!st)
-		st = want_const(n, w, 4, "[O, C/group, kh, kw], PyTorch's "
+	st = want_const(n, w, 4, "[O, C/group, kh, kw], PyTorch's "
 			       "Conv2d layout", err);
 	if (st)
 		return st;
@@ -689,15 +674,10 @@ static tm_status
 infer_pool(tm_model *m, tm_node *n, tm_error *err)
 {
 	tm_tensor *x, *y;
-	tm_status st = want_io(n, 1, 1, err);
+	tm_status st;
 
-	if (st)
-		return st;
 	x = m->tensors[n->inputs[0]];
 	y = m->tensors[n->outputs[0]];
-	st = want_activation(n, x, 3, 3, "[C, H, W]", err);
-	if (st)
-		return st;
 	if (n->op == TM_OP_GLOBAL_AVGPOOL) {
 		y->ndim = 3;
 		y->shape[0] = x->shape[0];
@@ -733,15 +713,9 @@ infer_batchnorm(tm_model *m, tm_node *n, tm_error *err)
 					       "bias (beta)", "running mean",
 					       "running variance" };
 	tm_tensor *x, *y;
-	tm_status st = want_io(n, 5, 5, err);
 
-	if (st)
-		return st;
 	x = m->tensors[n->inputs[0]];
 	y = m->tensors[n->outputs[0]];
-	st = want_activation(n, x, 1, TM_MAX_DIMS, "[C, ...]", err);
-	if (st)
-		return st;
 	for (int i = 0; i < 4; i++) {
 		tm_tensor *c = m->tensors[n->inputs[1 + i]];
 
@@ -782,15 +756,9 @@ infer_flatten(tm_model *m, tm_node *n, tm_error *err)
 	char at[64];
 	tm_tensor *x, *y;
 	int64_t a;
-	tm_status st = want_io(n, 1, 1, err);
 
-	if (st)
-		return st;
 	x = m->tensors[n->inputs[0]];
 	y = m->tensors[n->outputs[0]];
-	st = want_activation(n, x, 0, TM_MAX_DIMS, "an activation", err);
-	if (st)
-		return st;
 	a = n->attrs.axis < 0 ? n->attrs.axis + x->ndim : n->attrs.axis;
 	if (a < 0 || a > x->ndim)
 		return tm_error_set(err, TM_ERR_INVALID,
@@ -818,15 +786,9 @@ infer_reshape(tm_model *m, tm_node *n, tm_error *err)
 	int64_t known = 1, total;
 	int infer = -1;
 	char xs[96];
-	tm_status st = want_io(n, 1, 1, err);
 
-	if (st)
-		return st;
 	x = m->tensors[n->inputs[0]];
 	y = m->tensors[n->outputs[0]];
-	st = want_activation(n, x, 0, TM_MAX_DIMS, "an activation", err);
-	if (st)
-		return st;
 	if (a->shape_ndim < 1 || a->shape_ndim > TM_MAX_DIMS)
 		return tm_error_set(err, TM_ERR_INVALID,
 				    "%s: reshape needs a target shape of 1 "
@@ -873,16 +835,10 @@ infer_add(tm_model *m, tm_node *n, tm_error *err)
 	tm_tensor *a, *b, *y;
 	char as[96], bs[96];
 	int nd;
-	tm_status st = want_io(n, 2, 2, err);
 
-	if (st)
-		return st;
 	a = m->tensors[n->inputs[0]];
 	b = m->tensors[n->inputs[1]];
 	y = m->tensors[n->outputs[0]];
-	st = want_activation(n, a, 0, TM_MAX_DIMS, "an activation", err);
-	if (st)
-		return st;
 	/* numpy broadcasting, dimensions aligned from the right. */
 	nd = a->ndim > b->ndim ? a->ndim : b->ndim;
 	y->ndim = nd;
@@ -949,6 +905,72 @@ infer_concat(tm_model *m, tm_node *n, tm_error *err)
 	return TM_OK;
 }
 
+typedef tm_status infer_fn(tm_model *m, tm_node *n, tm_error *err);
+
+/* Each op's shape rule. What most share is checked before infer runs:
+ * min_in to max_in inputs and one output (want_io), then the first
+ * input an activation of min_ndim to max_ndim dimensions (what: the
+ * shape wanted, for the message; want_activation). max_in 0: infer
+ * checks everything itself, with messages of its own. */
+typedef struct shape_rule {
+	infer_fn *infer;
+	size_t min_in, max_in;
+	int min_ndim, max_ndim;
+	const char *what;
+} shape_rule;
+
+#define ANY_ACT 0, TM_MAX_DIMS, "an activation"
+#define CHW 3, 3, "[C, H, W]"
+
+static const shape_rule shape_rules[TM_OP_COUNT] = {
+	[TM_OP_DENSE] = { infer_dense, 0, 0, 0, 0, NULL },
+	[TM_OP_RELU] = { infer_elementwise, 1, 1, ANY_ACT },
+	[TM_OP_SIGMOID] = { infer_elementwise, 1, 1, ANY_ACT },
+	[TM_OP_MATMUL] = { infer_matmul, 2, 2, 1, TM_MAX_DIMS,
+			   "at least one dimension" },
+	[TM_OP_CONV2D] = { infer_conv, 2, 3, CHW },
+	[TM_OP_BATCHNORM] = { infer_batchnorm, 5, 5, 1, TM_MAX_DIMS,
+			      "[C, ...]" },
+	[TM_OP_CLIP] = { infer_elementwise, 1, 1, ANY_ACT },
+	[TM_OP_LEAKY_RELU] = { infer_elementwise, 1, 1, ANY_ACT },
+	[TM_OP_TANH] = { infer_elementwise, 1, 1, ANY_ACT },
+	[TM_OP_SOFTMAX] = { infer_elementwise, 1, 1, ANY_ACT },
+	[TM_OP_MAXPOOL2D] = { infer_pool, 1, 1, CHW },
+	[TM_OP_AVGPOOL2D] = { infer_pool, 1, 1, CHW },
+	[TM_OP_GLOBAL_AVGPOOL] = { infer_pool, 1, 1, CHW },
+	[TM_OP_FLATTEN] = { infer_flatten, 1, 1, ANY_ACT },
+	[TM_OP_RESHAPE] = { infer_reshape, 1, 1, ANY_ACT },
+	[TM_OP_ADD] = { infer_add, 2, 2, ANY_ACT },
+	[TM_OP_CONCAT] = { infer_concat, 0, 0, 0, 0, NULL },
+};
+
+#undef ANY_ACT
+#undef CHW
+
+/* Checks node n and sets its output's shape, by its op's rule. */
+static tm_status
+infer_node(tm_model *m, tm_node *n, tm_error *err)
+{
+	const shape_rule *r;
+	tm_status st;
+
+	if ((unsigned)n->op >= TM_OP_COUNT || !shape_rules[n->op].infer)
+		return tm_error_set(err, TM_ERR_INTERNAL,
+				    "%s: no shape rule for op %s", n->name,
+				    tm_op_name(n->op));
+	r = &shape_rules[n->op];
+	if (r->max_in) {
+		st = want_io(n, r->min_in, r->max_in, err);
+		if (!st)
+			st = want_activation(n, m->tensors[n->inputs[0]],
+					     r->min_ndim, r->max_ndim, r->what,
+					     err);
+		if (st)
+			return st;
+	}
+	return r->infer(m, n, err);
+}
+
 tm_status
 tm_model_finalize(tm_model *m, tm_error *err)
 {
@@ -961,52 +983,7 @@ tm_model_finalize(tm_model *m, tm_error *err)
 		return tm_error_set(err, TM_ERR_INVALID,
 				    "the model has no layers");
 	for (size_t i = 0; i < m->n_nodes; i++) {
-		tm_node *n = m->nodes[i];
-
-		switch (n->op) {
-		case TM_OP_DENSE:
-			st = infer_dense(m, n, err);
-			break;
-		case TM_OP_RELU:
-		case TM_OP_SIGMOID:
-		case TM_OP_CLIP:
-		case TM_OP_LEAKY_RELU:
-		case TM_OP_TANH:
-		case TM_OP_SOFTMAX:
-			st = infer_elementwise(m, n, err);
-			break;
-		case TM_OP_MATMUL:
-			st = infer_matmul(m, n, err);
-			break;
-		case TM_OP_CONV2D:
-			st = infer_conv(m, n, err);
-			break;
-		case TM_OP_BATCHNORM:
-			st = infer_batchnorm(m, n, err);
-			break;
-		case TM_OP_MAXPOOL2D:
-		case TM_OP_AVGPOOL2D:
-		case TM_OP_GLOBAL_AVGPOOL:
-			st = infer_pool(m, n, err);
-			break;
-		case TM_OP_FLATTEN:
-			st = infer_flatten(m, n, err);
-			break;
-		case TM_OP_RESHAPE:
-			st = infer_reshape(m, n, err);
-			break;
-		case TM_OP_ADD:
-			st = infer_add(m, n, err);
-			break;
-		case TM_OP_CONCAT:
-			st = infer_concat(m, n, err);
-			break;
-		default:
-			st = tm_error_set(err, TM_ERR_INTERNAL,
-					  "%s: no shape rule for op %s",
-					  n->name, tm_op_name(n->op));
-			break;
-		}
+		st = infer_node(m, m->nodes[i], err);
 		if (st)
 			return st;
 	}

@@ -918,6 +918,9 @@ parse_rules(const tm_yaml_src *src, const tm_registry *reg, yaml_node_t *cal,
 	return TM_OK;
 }
 
+static tm_status parse_batch(const tm_yaml_src *src, yaml_node_t *batch,
+			     const char *what, size_t *out, tm_error *err);
+
 static tm_status
 parse_calibration(const tm_yaml_src *src, const tm_registry *reg,
 		  yaml_node_t *root, tm_pipeline *pl, tm_error *err)
@@ -964,25 +967,10 @@ parse_calibration(const tm_yaml_src *src, const tm_registry *reg,
 	pl->batch = DEFAULT_BATCH;
 	batch = tm_priv_yaml_get(src->doc, cal, "batch");
 	if (batch) {
-		const char *s = tm_priv_yaml_scalar(batch);
-		char *end;
-		long long b;
-
-		errno = 0;
-		b = s ? strtoll(s, &end, 10) : 0;
-		if (!s)
-			return tm_priv_yaml_error(src, batch, err,
-						  TM_ERR_INVALID,
-						  "calibration.batch: expected "
-						  "an integer, got %s",
-						  tm_priv_yaml_kind(batch));
-		if (errno || end == s || *end || b < 1 || b > 65536)
-			return tm_priv_yaml_error(src, batch, err,
-						  TM_ERR_INVALID,
-						  "calibration.batch: '%s' is "
-						  "not an integer between 1 "
-						  "and 65536", s);
-		pl->batch = (size_t)b;
+		st = parse_batch(src, batch, "calibration.batch", &pl->batch,
+				 err);
+		if (st)
+			return st;
 	}
 	st = parse_observer(src, reg, cal, skip_calib, DEFAULT_OBSERVER,
 			    &pl->observer, err);

@@ -112,6 +112,27 @@ valid_ident(const char *s)
 	return 1;
 }
 
+/* Room for one more in the table v of n elements of size bytes, *cap
+ * allocated (doubling, from first): v, perhaps moved, or NULL when out
+ * of memory (v still valid, c->st set). */
+static void *
+room_for_one(ctx *c, void *v, size_t n, size_t *cap, size_t first,
+	     size_t size)
+{
+	size_t new_cap;
+
+	if (n < *cap)
+		return v;
+	new_cap = *cap ? 2 * *cap : first;
+	v = realloc(v, new_cap * size);
+	if (!v) {
+		c->st = tm_error_set(c->err, TM_ERR_NOMEM, "out of memory");
+		return NULL;
+	}
+	*cap = new_cap;
+	return v;
+}
+
 /* The identifier <prefix>_<name><suffix>, upper or lower case, claimed
  * for (what, from). NULL once any error is set. */
 static const char *
@@ -120,21 +141,15 @@ claim(ctx *c, const char *what, const char *from, int upper,
 {
 	ident *id;
 	size_t len;
+	void *v;
 
 	if (c->st)
 		return NULL;
-	if (c->n_ids == c->cap_ids) {
-		size_t cap = c->cap_ids ? 2 * c->cap_ids : 64;
-		ident *v = realloc(c->ids, cap * sizeof *v);
-
-		if (!v) {
-			c->st = tm_error_set(c->err, TM_ERR_NOMEM,
-					     "out of memory");
-			return NULL;
-		}
-		c->ids = v;
-		c->cap_ids = cap;
-	}
+	v = room_for_one(c, c->ids, c->n_ids, &c->cap_ids, 64,
+			 sizeof *c->ids);
+	if (!v)
+		return NULL;
+	c->ids = v;
 	id = &c->ids[c->n_ids];
 	id->name = malloc(IDENT_MAX);
 	if (!id->name) {
@@ -234,19 +249,12 @@ static const char *
 remember(ctx *c, const char *id, const void *v, int is_i8, size_t n)
 {
 	carray *a;
+	void *v2 = room_for_one(c, c->arrs, c->n_arrs, &c->cap_arrs, 32,
+				sizeof *c->arrs);
 
-	if (c->n_arrs == c->cap_arrs) {
-		size_t cap = c->cap_arrs ? 2 * c->cap_arrs : 32;
-		carray *v2 = realloc(c->arrs, cap * sizeof *v2);
-
-		if (!v2) {
-			c->st = tm_error_set(c->err, TM_ERR_NOMEM,
-					     "out of memory");
-			return NULL;
-		}
-		c->arrs = v2;
-		c->cap_arrs = cap;
-	}
+	if (!v2)
+		return NULL;
+	c->arrs = v2;
 	a = &c->arrs[c->n_arrs++];
 	a->name = id;
 	a->data = v;
@@ -449,6 +457,35 @@ put_dims(FILE *fp, const tmrt_dims *d)
 		(long)d->w, (long)d->c);
 }
 
+/* Convolution and pooling bundles open alike: the dims, then the
+ * window up to the pads (WINDOW_FMT and WINDOW_ARGS, printf's format
+ * and arguments: macros, as the two bundles are different types). */
+static void
+put_window_dims(FILE *o, const tmrt_dims *in, const tmrt_dims *out)
+{
+	fputs(" {\n\t", o);
+	put_dims(o, in);
+	fputc(' ', o);
+	put_dims(o, out);
+}
+
+#define WINDOW_FMT "\n\t%ld, %ld, %ld, %ld, %ld, %ld,\n\t%ld, %ld, %ld, %ld, "
+#define WINDOW_ARGS(p)                                                      \
+	(long)(p)->kernel_h, (long)(p)->kernel_w, (long)(p)->stride_h,      \
+		(long)(p)->stride_w, (long)(p)->dilation_h,                 \
+		(long)(p)->dilation_w, (long)(p)->pad_top,                  \
+		(long)(p)->pad_left, (long)(p)->pad_bottom,                 \
+		(long)(p)->pad_right
+
+/* Claims the C name of layer name's bundle (*id) and starts its
+ * definition, of C type type; NULL on error. */
+static FILE *
+open_bundle(ctx *c, const char *name, const char *type, const char **id)
+{
+	*id = claim(c, "layer", name, 0, "_params");
+	return *id ? def_open(c, type, *id, -1) : NULL;
+}
+
 /* A convolution's bundle: weights OHWI (conv2d) or [kh][kw][C * mult]
  * (depthwise), as the lowering made them. */
 static const char *
@@ -468,21 +505,13 @@ put_conv(ctx *c, const tmrt_layer *ly, const char *name)
 		       (size_t)p->n_requant);
 	sh = ref_array(c, name, "_rt_shift", p->shift, 0,
 		       (size_t)p->n_requant);
-	id = claim(c, "layer", name, 0, "_params");
-	if (!id)
+	o = open_bundle(c, name, "tmrt_conv_params", &id);
+	if (!o)
 		return NULL;
-	o = def_open(c, "tmrt_conv_params", id, -1);
-	fputs(" {\n\t", o);
-	put_dims(o, &p->input);
-	fputc(' ', o);
-	put_dims(o, &p->output);
-	fprintf(o, "\n\t%ld, %ld, %ld, %ld, %ld, %ld,\n\t%ld, %ld, "
-		"%ld, %ld, %ld,\n\t%s, %s,\n\t%ld, %ld, %s, %s, %ld, %ld, "
-		"%ld\n};\n", (long)p->kernel_h, (long)p->kernel_w,
-		(long)p->stride_h, (long)p->stride_w, (long)p->dilation_h,
-		(long)p->dilation_w, (long)p->pad_top, (long)p->pad_left,
-		(long)p->pad_bottom, (long)p->pad_right, (long)p->groups, w,
-		b, (long)p->input_zp, (long)p->output_zp, mu, sh,
+	put_window_dims(o, &p->input, &p->output);
+	fprintf(o, WINDOW_FMT "%ld,\n\t%s, %s,\n\t%ld, %ld, %s, %s, %ld, "
+		"%ld, %ld\n};\n", WINDOW_ARGS(p), (long)p->groups, w, b,
+		(long)p->input_zp, (long)p->output_zp, mu, sh,
 		(long)p->n_requant, (long)p->act_min, (long)p->act_max);
 	return id;
 }
@@ -509,10 +538,9 @@ put_bundle(ctx *c, const tmrt_layer *ly, const char *name)
 			       (size_t)p->n_requant);
 		sh = ref_array(c, name, "_rt_shift", p->shift, 0,
 			       (size_t)p->n_requant);
-		id = claim(c, "layer", name, 0, "_params");
-		if (!id)
+		o = open_bundle(c, name, "tmrt_fc_params", &id);
+		if (!o)
 			return NULL;
-		o = def_open(c, "tmrt_fc_params", id, -1);
 		fprintf(o, " {\n"
 			"\t%ld, %ld, %s, %s,\n\t%ld, %ld, %s, %s, %ld, "
 			"%ld, %ld\n};\n", (long)p->in_features,
@@ -525,10 +553,9 @@ put_bundle(ctx *c, const tmrt_layer *ly, const char *name)
 		const tmrt_lut_params *p = ly->params;
 
 		t = ref_array(c, name, "_table", p->table, 1, 256);
-		id = claim(c, "layer", name, 0, "_params");
-		if (!id)
+		o = open_bundle(c, name, "tmrt_lut_params", &id);
+		if (!o)
 			return NULL;
-		o = def_open(c, "tmrt_lut_params", id, -1);
 		fprintf(o, " { %ld, %s };\n", (long)p->size, t);
 		return id;
 	}
@@ -539,21 +566,12 @@ put_bundle(ctx *c, const tmrt_layer *ly, const char *name)
 	case TMRT_OP_AVG_POOL2D: {
 		const tmrt_pool_params *p = ly->params;
 
-		id = claim(c, "layer", name, 0, "_params");
-		if (!id)
+		o = open_bundle(c, name, "tmrt_pool_params", &id);
+		if (!o)
 			return NULL;
-		o = def_open(c, "tmrt_pool_params", id, -1);
-		fputs(" {\n\t", o);
-		put_dims(o, &p->input);
-		fputc(' ', o);
-		put_dims(o, &p->output);
-		fprintf(o, "\n\t%ld, %ld, %ld, %ld, %ld, %ld,\n\t%ld, "
-			"%ld, %ld, %ld, %ld,\n\t%ld, %ld, %ld, %ld, %ld, %ld\n"
-			"};\n", (long)p->kernel_h, (long)p->kernel_w,
-			(long)p->stride_h, (long)p->stride_w,
-			(long)p->dilation_h, (long)p->dilation_w,
-			(long)p->pad_top, (long)p->pad_left,
-			(long)p->pad_bottom, (long)p->pad_right,
+		put_window_dims(o, &p->input, &p->output);
+		fprintf(o, WINDOW_FMT "%ld,\n\t%ld, %ld, %ld, %ld, %ld, "
+			"%ld\n};\n", WINDOW_ARGS(p),
 			(long)p->count_include_pad, (long)p->input_zp,
 			(long)p->output_zp, (long)p->multiplier,
 			(long)p->shift, (long)p->act_min, (long)p->act_max);
@@ -562,10 +580,9 @@ put_bundle(ctx *c, const tmrt_layer *ly, const char *name)
 	case TMRT_OP_GLOBAL_AVG_POOL: {
 		const tmrt_global_pool_params *p = ly->params;
 
-		id = claim(c, "layer", name, 0, "_params");
-		if (!id)
+		o = open_bundle(c, name, "tmrt_global_pool_params", &id);
+		if (!o)
 			return NULL;
-		o = def_open(c, "tmrt_global_pool_params", id, -1);
 		fputs(" {\n\t", o);
 		put_dims(o, &p->input);
 		fprintf(o, "\n\t%ld, %ld, %ld, %ld, %ld, %ld\n};\n",
@@ -577,10 +594,9 @@ put_bundle(ctx *c, const tmrt_layer *ly, const char *name)
 	case TMRT_OP_ADD: {
 		const tmrt_add_params *p = ly->params;
 
-		id = claim(c, "layer", name, 0, "_params");
-		if (!id)
+		o = open_bundle(c, name, "tmrt_add_params", &id);
+		if (!o)
 			return NULL;
-		o = def_open(c, "tmrt_add_params", id, -1);
 		fprintf(o, " {\n\t%ld, "
 			"%ld, %ld, %ld, %ld,\n\t%ld, %ld, %ld, %ld, %ld, %ld,"
 			"\n\t%ld, %ld, %ld\n};\n", (long)p->size,
@@ -609,10 +625,9 @@ put_bundle(ctx *c, const tmrt_layer *ly, const char *name)
 				(long)p->inputs[i].shift,
 				i + 1 < p->n_inputs ? "," : "");
 		fputs("};\n", o);
-		id = claim(c, "layer", name, 0, "_params");
-		if (!id)
+		o = open_bundle(c, name, "tmrt_concat_params", &id);
+		if (!o)
 			return NULL;
-		o = def_open(c, "tmrt_concat_params", id, -1);
 		fprintf(o, " { %ld, "
 			"%ld, %ld, %s, %ld };\n", (long)p->outer,
 			(long)p->inner, (long)p->n_inputs, in,
@@ -623,10 +638,9 @@ put_bundle(ctx *c, const tmrt_layer *ly, const char *name)
 		const tmrt_softmax_params *p = ly->params;
 
 		t = ref_array(c, name, "_exp_table", p->exp_table, 0, 256);
-		id = claim(c, "layer", name, 0, "_params");
-		if (!id)
+		o = open_bundle(c, name, "tmrt_softmax_params", &id);
+		if (!o)
 			return NULL;
-		o = def_open(c, "tmrt_softmax_params", id, -1);
 		fprintf(o, " { %ld, "
 			"%ld, %ld, %s, %ld };\n", (long)p->outer,
 			(long)p->len, (long)p->inner, t, (long)p->output_zp);

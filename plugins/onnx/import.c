@@ -82,6 +82,8 @@ typedef struct imp {
 	size_t shapes_at;		/* nodes whose shapes are inferred */
 	unsigned char *done;		/* ONNX nodes folded into another */
 	const Onnx__NodeProto *node;	/* being converted */
+	size_t at;			/* its index in g->node */
+	tm_op op;			/* its row's op (op_unary, op_pool) */
 	char nname[256];		/* its name in the model */
 	size_t n_given;
 	tm_error *err;
@@ -674,8 +676,9 @@ one_output(imp *im)
 }
 
 static tm_status
-op_unary(imp *im, tm_op op)
+op_unary(imp *im)
 {
+	const tm_op op = im->op;
 	const char *x;
 	tm_node *n;
 	tm_status st = in_act(im, 0, &x);
@@ -830,8 +833,9 @@ op_conv_float(imp *im)
 }
 
 static tm_status
-op_pool(imp *im, tm_op op)
+op_pool(imp *im)
 {
+	const tm_op op = im->op;
 	const char *x;
 	const tm_tensor *xt;
 	tm_attrs a;
@@ -1112,7 +1116,7 @@ uses(const imp *im, const char *name)
 }
 
 static tm_status
-op_matmul(imp *im, size_t at)
+op_matmul(imp *im)
 {
 	const char *x, *y;
 	const tm_tensor *xt;
@@ -1144,7 +1148,7 @@ op_matmul(imp *im, size_t at)
 	/* MatMul then Add of a constant vector: one dense with a bias
 	 * (PyTorch exports Linear so at some opsets). */
 	if (uses(im, im->node->output[0]) == 1) {
-		for (size_t j = at + 1; j < im->g->n_node; j++) {
+		for (size_t j = im->at + 1; j < im->g->n_node; j++) {
 			const Onnx__NodeProto *nd = im->g->node[j];
 			const char *other;
 			cst *c;
@@ -2021,14 +2025,17 @@ op_qlinearmatmul(imp *im)
 
 /* --- the graph ----------------------------------------------------------- */
 
-/* How the importer turns an operator into model nodes (convert()). */
-typedef enum cv_kind {
-	CV_CONV = 1, CV_GEMM, CV_MATMUL, CV_BATCHNORM, CV_RELU, CV_SIGMOID,
-	CV_TANH, CV_LEAKY_RELU, CV_CLIP, CV_SOFTMAX, CV_MAXPOOL, CV_AVGPOOL,
-	CV_GLOBAL_AVGPOOL, CV_FLATTEN, CV_RESHAPE, CV_ADD, CV_CONCAT,
-	CV_SHAPE, CV_GATHER, CV_UNSQUEEZE, CV_ALIAS, CV_CONSTANT,
-	CV_QUANTIZE, CV_DEQUANTIZE, CV_QLINEARCONV, CV_QLINEARMATMUL
-} cv_kind;
+/* Concat: computed now when every input is a constant (a shape, say),
+ * else a node. */
+static tm_status
+op_concat_any(imp *im)
+{
+	int all = im->node->n_input > 0;
+
+	for (size_t i = 0; i < im->node->n_input; i++)
+		all &= in_name(im, i) && find_cst(im, in_name(im, i));
+	return all ? op_concat_const(im) : op_concat(im);
+}
 
 /* The operators tmpipe reads, each with the oldest opset whose
  * definition it implements (ONNX's Changelog.md): most of them read the
@@ -2040,36 +2047,37 @@ typedef enum cv_kind {
 static const struct {
 	const char *name;
 	int since;
-	cv_kind kind;
+	tm_status (*convert)(imp *im);	/* into model nodes */
+	tm_op op;			/* for op_unary and op_pool */
 } supported[] = {
-	{ "Add", 7, CV_ADD },
-	{ "AveragePool", 1, CV_AVGPOOL },
-	{ "BatchNormalization", 7, CV_BATCHNORM },
-	{ "Clip", 1, CV_CLIP },
-	{ "Concat", 4, CV_CONCAT },
-	{ "Constant", 1, CV_CONSTANT },
-	{ "Conv", 1, CV_CONV },
-	{ "DequantizeLinear", 10, CV_DEQUANTIZE },
-	{ "Dropout", 7, CV_ALIAS },
-	{ "Flatten", 1, CV_FLATTEN },
-	{ "Gather", 1, CV_GATHER },
-	{ "Gemm", 7, CV_GEMM },
-	{ "GlobalAveragePool", 1, CV_GLOBAL_AVGPOOL },
-	{ "Identity", 1, CV_ALIAS },
-	{ "LeakyRelu", 1, CV_LEAKY_RELU },
-	{ "MatMul", 1, CV_MATMUL },
-	{ "MaxPool", 1, CV_MAXPOOL },
-	{ "QLinearConv", 10, CV_QLINEARCONV },
-	{ "QLinearMatMul", 10, CV_QLINEARMATMUL },
-	{ "QuantizeLinear", 10, CV_QUANTIZE },
-	{ "Relu", 1, CV_RELU },
-	{ "Reshape", 5, CV_RESHAPE },
-	{ "Shape", 1, CV_SHAPE },
-	{ "Sigmoid", 1, CV_SIGMOID },
-	{ "Softmax", 1, CV_SOFTMAX },
-	{ "Tanh", 1, CV_TANH },
-	{ "Unsqueeze", 1, CV_UNSQUEEZE },
-	{ NULL, 0, 0 }
+	{ "Add", 7, op_add, 0 },
+	{ "AveragePool", 1, op_pool, TM_OP_AVGPOOL2D },
+	{ "BatchNormalization", 7, op_batchnorm, 0 },
+	{ "Clip", 1, op_clip, 0 },
+	{ "Concat", 4, op_concat_any, 0 },
+	{ "Constant", 1, op_constant, 0 },
+	{ "Conv", 1, op_conv_float, 0 },
+	{ "DequantizeLinear", 10, op_dequantize, 0 },
+	{ "Dropout", 7, op_alias, 0 },
+	{ "Flatten", 1, op_flatten, 0 },
+	{ "Gather", 1, op_gather, 0 },
+	{ "Gemm", 7, op_gemm, 0 },
+	{ "GlobalAveragePool", 1, op_pool, TM_OP_GLOBAL_AVGPOOL },
+	{ "Identity", 1, op_alias, 0 },
+	{ "LeakyRelu", 1, op_unary, TM_OP_LEAKY_RELU },
+	{ "MatMul", 1, op_matmul, 0 },
+	{ "MaxPool", 1, op_pool, TM_OP_MAXPOOL2D },
+	{ "QLinearConv", 10, op_qlinearconv, 0 },
+	{ "QLinearMatMul", 10, op_qlinearmatmul, 0 },
+	{ "QuantizeLinear", 10, op_quantize, 0 },
+	{ "Relu", 1, op_unary, TM_OP_RELU },
+	{ "Reshape", 5, op_reshape, 0 },
+	{ "Shape", 1, op_shape, 0 },
+	{ "Sigmoid", 1, op_unary, TM_OP_SIGMOID },
+	{ "Softmax", 1, op_softmax, 0 },
+	{ "Tanh", 1, op_unary, TM_OP_TANH },
+	{ "Unsqueeze", 1, op_unsqueeze, 0 },
+	{ NULL, 0, NULL, 0 }
 };
 
 /* n's row of supported[], or -1 when tmpipe does not read its operator
@@ -2112,72 +2120,17 @@ onnx_op_supported(const char *op_type, const char *domain)
 }
 
 static tm_status
-convert(imp *im, size_t at)
+convert(imp *im)
 {
 	int k = supported_row(im->node);
 
-	switch (k < 0 ? 0 : supported[k].kind) {
-	case CV_CONV:
-		return op_conv_float(im);
-	case CV_GEMM:
-		return op_gemm(im);
-	case CV_MATMUL:
-		return op_matmul(im, at);
-	case CV_BATCHNORM:
-		return op_batchnorm(im);
-	case CV_RELU:
-		return op_unary(im, TM_OP_RELU);
-	case CV_SIGMOID:
-		return op_unary(im, TM_OP_SIGMOID);
-	case CV_TANH:
-		return op_unary(im, TM_OP_TANH);
-	case CV_LEAKY_RELU:
-		return op_unary(im, TM_OP_LEAKY_RELU);
-	case CV_CLIP:
-		return op_clip(im);
-	case CV_SOFTMAX:
-		return op_softmax(im);
-	case CV_MAXPOOL:
-		return op_pool(im, TM_OP_MAXPOOL2D);
-	case CV_AVGPOOL:
-		return op_pool(im, TM_OP_AVGPOOL2D);
-	case CV_GLOBAL_AVGPOOL:
-		return op_pool(im, TM_OP_GLOBAL_AVGPOOL);
-	case CV_FLATTEN:
-		return op_flatten(im);
-	case CV_RESHAPE:
-		return op_reshape(im);
-	case CV_ADD:
-		return op_add(im);
-	case CV_CONCAT: {
-		int all = im->node->n_input > 0;
-
-		for (size_t i = 0; i < im->node->n_input; i++)
-			all &= in_name(im, i) && find_cst(im, in_name(im, i));
-		return all ? op_concat_const(im) : op_concat(im);
-	}
-	case CV_SHAPE:
-		return op_shape(im);
-	case CV_GATHER:
-		return op_gather(im);
-	case CV_UNSQUEEZE:
-		return op_unsqueeze(im);
-	case CV_ALIAS:
-		return op_alias(im);
-	case CV_CONSTANT:
-		return op_constant(im);
-	case CV_QUANTIZE:
-		return op_quantize(im);
-	case CV_DEQUANTIZE:
-		return op_dequantize(im);
-	case CV_QLINEARCONV:
-		return op_qlinearconv(im);
-	case CV_QLINEARMATMUL:
-		return op_qlinearmatmul(im);
-	}
 	/* check_ops refused every other operator before the first node. */
-	return tm_error_set(im->err, TM_ERR_INTERNAL, "%s: operator '%s' has "
-			    "no converter", im->path, im->node->op_type);
+	if (k < 0)
+		return tm_error_set(im->err, TM_ERR_INTERNAL,
+				    "%s: operator '%s' has no converter",
+				    im->path, im->node->op_type);
+	im->op = supported[k].op;
+	return supported[k].convert(im);
 }
 
 static int
@@ -2633,6 +2586,7 @@ onnx_import(const char *path, const onnx_opts *o, tm_model *m,
 		if (im.done[k])
 			continue;
 		im.node = n;
+		im.at = k;
 		if (n->name && n->name[0] && !tm_model_find_tensor(m, n->name))
 			snprintf(im.nname, sizeof im.nname, "%s", n->name);
 		else
@@ -2644,7 +2598,7 @@ onnx_import(const char *path, const onnx_opts *o, tm_model *m,
 					 n->op_type, k);
 				break;
 			}
-		st = convert(&im, k);
+		st = convert(&im);
 	}
 	if (!st)
 		st = check_outputs(&im, r);

@@ -75,24 +75,5 @@ tmrt_status
 tmrt_avg_pool2d_s8(const tmrt_pool_params *p, const int8_t *in,
 		   int8_t *out)
 {
-	tmrt_status st = tmrt_priv_pool_check(p, in, out);
-	size_t img_size;
-	int32_t n, oh, ow;
-
-	if (st != TMRT_OK)
-		return st;
-	img_size = (size_t)p->input.h * (size_t)p->input.w *
-		   (size_t)p->input.c;
-	for (n = 0; n < p->input.n; n++) {
-		const int8_t *img = in + (size_t)n * img_size;
-
-		for (oh = 0; oh < p->output.h; oh++) {
-			for (ow = 0; ow < p->output.w; ow++) {
-				pixel(p, img, oh * p->stride_h - p->pad_top,
-				      ow * p->stride_w - p->pad_left, out);
-				out += p->output.c;
-			}
-		}
-	}
-	return TMRT_OK;
+	return tmrt_priv_pool_run(p, in, out, pixel);
 }

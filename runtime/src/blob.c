@@ -375,208 +375,150 @@ next_dims(words *w, tmrt_dims *d)
 	d->c = next(w);
 }
 
-/* The record's bundle: p is NULL while measuring (the words are still
- * walked, so the arrays are checked in both passes). */
+/* Each read_<op> below fills the record's bundle p field by field (a
+ * whole-struct copy may become a memcpy call). p is NULL while
+ * measuring, when a scratch bundle takes the values: the words are
+ * walked all the same, so the arrays are checked in both passes. */
+
+/* The window fields that convolution and pooling bundles share, in
+ * record order (a macro: the two bundles are different types). */
+#define NEXT_WINDOW(w, p)                                                      \
+	do {                                                                   \
+		next_dims((w), &(p)->input);                                   \
+		next_dims((w), &(p)->output);                                  \
+		(p)->kernel_h = next(w);                                       \
+		(p)->kernel_w = next(w);                                       \
+		(p)->stride_h = next(w);                                       \
+		(p)->stride_w = next(w);                                       \
+		(p)->dilation_h = next(w);                                     \
+		(p)->dilation_w = next(w);                                     \
+		(p)->pad_top = next(w);                                        \
+		(p)->pad_left = next(w);                                       \
+		(p)->pad_bottom = next(w);                                     \
+		(p)->pad_right = next(w);                                      \
+	} while (0)
+
+/* The quantization that ends pooling and global pooling records. */
+#define NEXT_POOL_QUANT(w, p)                                                  \
+	do {                                                                   \
+		(p)->input_zp = next(w);                                       \
+		(p)->output_zp = next(w);                                      \
+		(p)->multiplier = next(w);                                     \
+		(p)->shift = next(w);                                          \
+		(p)->act_min = next(w);                                        \
+		(p)->act_max = next(w);                                        \
+	} while (0)
+
+/* The weights, bias and requantization that end fully connected and
+ * convolution records (the same words in both), into q's fields of
+ * those names. */
 static tmrt_status
-read_fc(ctx *c, words *w, tmrt_fc_params *p)
+next_requant(ctx *c, words *w, tmrt_conv_params *q)
 {
-	tmrt_fc_params v;
 	const void *a[4];
 	tmrt_status st;
 
-	v.in_features = next(w);
-	v.out_features = next(w);
 	if ((st = next_array(c, w, 1, 0, 0, &a[0])) != TMRT_OK ||
 	    (st = next_array(c, w, 4, 1, 0, &a[1])) != TMRT_OK)
 		return st;
-	v.input_zp = next(w);
-	v.output_zp = next(w);
+	q->input_zp = next(w);
+	q->output_zp = next(w);
 	if ((st = next_array(c, w, 4, 0, 0, &a[2])) != TMRT_OK ||
 	    (st = next_array(c, w, 4, 0, 0, &a[3])) != TMRT_OK)
 		return st;
-	v.n_requant = next(w);
-	v.act_min = next(w);
-	v.act_max = next(w);
+	q->n_requant = next(w);
+	q->act_min = next(w);
+	q->act_max = next(w);
+	q->weights = (const int8_t *)a[0];
+	q->bias = (const int32_t *)a[1];
+	q->multiplier = (const int32_t *)a[2];
+	q->shift = (const int32_t *)a[3];
+	return TMRT_OK;
+}
+
+static tmrt_status
+read_fc(ctx *c, words *w, tmrt_fc_params *p)
+{
+	tmrt_fc_params scratch;
+	tmrt_conv_params q;
+	tmrt_status st;
+
 	if (!p)
-		return TMRT_OK;
-	p->in_features = v.in_features;
-	p->out_features = v.out_features;
-	p->weights = (const int8_t *)a[0];
-	p->bias = (const int32_t *)a[1];
-	p->input_zp = v.input_zp;
-	p->output_zp = v.output_zp;
-	p->multiplier = (const int32_t *)a[2];
-	p->shift = (const int32_t *)a[3];
-	p->n_requant = v.n_requant;
-	p->act_min = v.act_min;
-	p->act_max = v.act_max;
+		p = &scratch;
+	p->in_features = next(w);
+	p->out_features = next(w);
+	/* The tail is a convolution's: read as one, then moved across. */
+	st = next_requant(c, w, &q);
+	if (st != TMRT_OK)
+		return st;
+	p->weights = q.weights;
+	p->bias = q.bias;
+	p->input_zp = q.input_zp;
+	p->output_zp = q.output_zp;
+	p->multiplier = q.multiplier;
+	p->shift = q.shift;
+	p->n_requant = q.n_requant;
+	p->act_min = q.act_min;
+	p->act_max = q.act_max;
 	return TMRT_OK;
 }
 
 static tmrt_status
 read_conv(ctx *c, words *w, tmrt_conv_params *p)
 {
-	tmrt_conv_params v;
-	const void *a[4];
-	tmrt_status st;
+	tmrt_conv_params scratch;
 
-	next_dims(w, &v.input);
-	next_dims(w, &v.output);
-	v.kernel_h = next(w);
-	v.kernel_w = next(w);
-	v.stride_h = next(w);
-	v.stride_w = next(w);
-	v.dilation_h = next(w);
-	v.dilation_w = next(w);
-	v.pad_top = next(w);
-	v.pad_left = next(w);
-	v.pad_bottom = next(w);
-	v.pad_right = next(w);
-	v.groups = next(w);
-	if ((st = next_array(c, w, 1, 0, 0, &a[0])) != TMRT_OK ||
-	    (st = next_array(c, w, 4, 1, 0, &a[1])) != TMRT_OK)
-		return st;
-	v.input_zp = next(w);
-	v.output_zp = next(w);
-	if ((st = next_array(c, w, 4, 0, 0, &a[2])) != TMRT_OK ||
-	    (st = next_array(c, w, 4, 0, 0, &a[3])) != TMRT_OK)
-		return st;
-	v.n_requant = next(w);
-	v.act_min = next(w);
-	v.act_max = next(w);
 	if (!p)
-		return TMRT_OK;
-	/* Field by field: a whole-struct copy may become a memcpy call. */
-	p->input.n = v.input.n;
-	p->input.h = v.input.h;
-	p->input.w = v.input.w;
-	p->input.c = v.input.c;
-	p->output.n = v.output.n;
-	p->output.h = v.output.h;
-	p->output.w = v.output.w;
-	p->output.c = v.output.c;
-	p->kernel_h = v.kernel_h;
-	p->kernel_w = v.kernel_w;
-	p->stride_h = v.stride_h;
-	p->stride_w = v.stride_w;
-	p->dilation_h = v.dilation_h;
-	p->dilation_w = v.dilation_w;
-	p->pad_top = v.pad_top;
-	p->pad_left = v.pad_left;
-	p->pad_bottom = v.pad_bottom;
-	p->pad_right = v.pad_right;
-	p->groups = v.groups;
-	p->weights = (const int8_t *)a[0];
-	p->bias = (const int32_t *)a[1];
-	p->input_zp = v.input_zp;
-	p->output_zp = v.output_zp;
-	p->multiplier = (const int32_t *)a[2];
-	p->shift = (const int32_t *)a[3];
-	p->n_requant = v.n_requant;
-	p->act_min = v.act_min;
-	p->act_max = v.act_max;
-	return TMRT_OK;
+		p = &scratch;
+	NEXT_WINDOW(w, p);
+	p->groups = next(w);
+	return next_requant(c, w, p);
 }
 
 static void
 read_pool(words *w, tmrt_pool_params *p)
 {
-	tmrt_pool_params v;
+	tmrt_pool_params scratch;
 
-	next_dims(w, &v.input);
-	next_dims(w, &v.output);
-	v.kernel_h = next(w);
-	v.kernel_w = next(w);
-	v.stride_h = next(w);
-	v.stride_w = next(w);
-	v.dilation_h = next(w);
-	v.dilation_w = next(w);
-	v.pad_top = next(w);
-	v.pad_left = next(w);
-	v.pad_bottom = next(w);
-	v.pad_right = next(w);
-	v.count_include_pad = next(w);
-	v.input_zp = next(w);
-	v.output_zp = next(w);
-	v.multiplier = next(w);
-	v.shift = next(w);
-	v.act_min = next(w);
-	v.act_max = next(w);
 	if (!p)
-		return;
-	p->input.n = v.input.n;
-	p->input.h = v.input.h;
-	p->input.w = v.input.w;
-	p->input.c = v.input.c;
-	p->output.n = v.output.n;
-	p->output.h = v.output.h;
-	p->output.w = v.output.w;
-	p->output.c = v.output.c;
-	p->kernel_h = v.kernel_h;
-	p->kernel_w = v.kernel_w;
-	p->stride_h = v.stride_h;
-	p->stride_w = v.stride_w;
-	p->dilation_h = v.dilation_h;
-	p->dilation_w = v.dilation_w;
-	p->pad_top = v.pad_top;
-	p->pad_left = v.pad_left;
-	p->pad_bottom = v.pad_bottom;
-	p->pad_right = v.pad_right;
-	p->count_include_pad = v.count_include_pad;
-	p->input_zp = v.input_zp;
-	p->output_zp = v.output_zp;
-	p->multiplier = v.multiplier;
-	p->shift = v.shift;
-	p->act_min = v.act_min;
-	p->act_max = v.act_max;
+		p = &scratch;
+	NEXT_WINDOW(w, p);
+	p->count_include_pad = next(w);
+	NEXT_POOL_QUANT(w, p);
 }
 
 static void
 read_global_pool(words *w, tmrt_global_pool_params *p)
 {
-	tmrt_dims d;
-	int32_t v[6], i;
+	tmrt_global_pool_params scratch;
 
-	next_dims(w, &d);
-	for (i = 0; i < 6; i++)
-		v[i] = next(w);
 	if (!p)
-		return;
-	p->input.n = d.n;
-	p->input.h = d.h;
-	p->input.w = d.w;
-	p->input.c = d.c;
-	p->input_zp = v[0];
-	p->output_zp = v[1];
-	p->multiplier = v[2];
-	p->shift = v[3];
-	p->act_min = v[4];
-	p->act_max = v[5];
+		p = &scratch;
+	next_dims(w, &p->input);
+	NEXT_POOL_QUANT(w, p);
 }
 
 static void
 read_add(words *w, tmrt_add_params *p)
 {
-	int32_t v[14], i;
+	tmrt_add_params scratch;
 
-	for (i = 0; i < 14; i++)
-		v[i] = next(w);
 	if (!p)
-		return;
-	p->size = v[0];
-	p->in2_size = v[1];
-	p->input1_zp = v[2];
-	p->input2_zp = v[3];
-	p->left_shift = v[4];
-	p->input1_multiplier = v[5];
-	p->input1_shift = v[6];
-	p->input2_multiplier = v[7];
-	p->input2_shift = v[8];
-	p->output_multiplier = v[9];
-	p->output_shift = v[10];
-	p->output_zp = v[11];
-	p->act_min = v[12];
-	p->act_max = v[13];
+		p = &scratch;
+	p->size = next(w);
+	p->in2_size = next(w);
+	p->input1_zp = next(w);
+	p->input2_zp = next(w);
+	p->left_shift = next(w);
+	p->input1_multiplier = next(w);
+	p->input1_shift = next(w);
+	p->input2_multiplier = next(w);
+	p->input2_shift = next(w);
+	p->output_multiplier = next(w);
+	p->output_shift = next(w);
+	p->output_zp = next(w);
+	p->act_min = next(w);
+	p->act_max = next(w);
 }
 
 /* Concat: the bundle, then its inputs array right after it in RAM. */

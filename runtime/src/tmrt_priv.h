@@ -241,4 +241,40 @@ tmrt_priv_pool_check(const tmrt_pool_params *p, const int8_t *in,
 	return TMRT_OK;
 }
 
+/* One output pixel of a pooling kernel, all channels: the window
+ * starts at input row ih0, column iw0 (negative in the padding) of the
+ * image img, and the result goes to y[0 ... output.c - 1]. */
+typedef void tmrt_priv_pool_pixel(const tmrt_pool_params *p,
+				  const int8_t *img, int32_t ih0,
+				  int32_t iw0, int8_t *y);
+
+/* tmrt_max_pool2d_s8 and tmrt_avg_pool2d_s8: the checks, then pixel
+ * for every output pixel, in NHWC order. Inlined into each kernel with
+ * its own pixel, so the call is direct. */
+static inline tmrt_status
+tmrt_priv_pool_run(const tmrt_pool_params *p, const int8_t *in,
+		   int8_t *out, tmrt_priv_pool_pixel *pixel)
+{
+	tmrt_status st = tmrt_priv_pool_check(p, in, out);
+	size_t img_size;
+	int32_t n, oh, ow;
+
+	if (st != TMRT_OK)
+		return st;
+	img_size = (size_t)p->input.h * (size_t)p->input.w *
+		   (size_t)p->input.c;
+	for (n = 0; n < p->input.n; n++) {
+		const int8_t *img = in + (size_t)n * img_size;
+
+		for (oh = 0; oh < p->output.h; oh++) {
+			for (ow = 0; ow < p->output.w; ow++) {
+				pixel(p, img, oh * p->stride_h - p->pad_top,
+				      ow * p->stride_w - p->pad_left, out);
+				out += p->output.c;
+			}
+		}
+	}
+	return TMRT_OK;
+}
+
 #endif

@@ -563,6 +563,29 @@ test_empty_models(void)
 	tm_model_free(NULL);
 }
 
+/* A node whose op was changed after tm_model_add_node checked it (a
+ * buggy transform): finalize refuses it as an internal error instead
+ * of indexing its table of shape rules out of range. */
+static void
+test_no_shape_rule(void)
+{
+	static const tm_op bad[] = { TM_OP_COUNT, (tm_op)0 };
+	tm_error err;
+
+	for (size_t i = 0; i < TM_ARRAY_LEN(bad); i++) {
+		tm_model *m = xor_model(&err);
+
+		if (!m)
+			return;
+		/* The second node, h1 (a relu). */
+		m->nodes[1]->op = bad[i];
+		tm_error_clear(&err);
+		CU_ASSERT_EQUAL(tm_model_finalize(m, &err), TM_ERR_INTERNAL);
+		CHECK_ERR(&err, "h1: no shape rule for op ?");
+		tm_model_free(m);
+	}
+}
+
 static void
 test_op_names(void)
 {
@@ -616,6 +639,7 @@ static const tm_test_case cases[] = {
 	{ "bad shapes", test_bad_shapes },
 	{ "no input, no layers", test_empty_models },
 	{ "op names round trip", test_op_names },
+	{ "an op with no shape rule", test_no_shape_rule },
 	{ "regression: a failed add_node takes nothing",
 	  test_failed_add_node_takes_nothing },
 	{ "regression: dense on a constant input", test_dense_const_input },
