@@ -376,9 +376,9 @@ next_dims(words *w, tmrt_dims *d)
 }
 
 /* Each read_<op> below fills the record's bundle p field by field (a
- * whole-struct copy may become a memcpy call). p is NULL while
- * measuring, when a scratch bundle takes the values: the words are
- * walked all the same, so the arrays are checked in both passes. */
+ * whole-struct copy may become a memcpy call). While measuring,
+ * read_layer gives the fixed-size readers one scratch bundle: the words
+ * are walked all the same, so the arrays are checked in both passes. */
 
 /* The window fields that convolution and pooling bundles share, in
  * record order (a macro: the two bundles are different types). */
@@ -410,78 +410,58 @@ next_dims(words *w, tmrt_dims *d)
 	} while (0)
 
 /* The weights, bias and requantization that end fully connected and
- * convolution records (the same words in both), into q's fields of
- * those names. */
-static tmrt_status
-next_requant(ctx *c, words *w, tmrt_conv_params *q)
-{
-	const void *a[4];
-	tmrt_status st;
-
-	if ((st = next_array(c, w, 1, 0, 0, &a[0])) != TMRT_OK ||
-	    (st = next_array(c, w, 4, 1, 0, &a[1])) != TMRT_OK)
-		return st;
-	q->input_zp = next(w);
-	q->output_zp = next(w);
-	if ((st = next_array(c, w, 4, 0, 0, &a[2])) != TMRT_OK ||
-	    (st = next_array(c, w, 4, 0, 0, &a[3])) != TMRT_OK)
-		return st;
-	q->n_requant = next(w);
-	q->act_min = next(w);
-	q->act_max = next(w);
-	q->weights = (const int8_t *)a[0];
-	q->bias = (const int32_t *)a[1];
-	q->multiplier = (const int32_t *)a[2];
-	q->shift = (const int32_t *)a[3];
-	return TMRT_OK;
-}
+ * convolution records (the same words in both), into p's fields of
+ * those names; st is the status, TMRT_OK unless an array is bad (a
+ * macro, like NEXT_WINDOW, so that each reader fills its own bundle
+ * with no copy on the stack: this runs on small targets). */
+#define NEXT_REQUANT(c, w, p, st)                                              \
+	do {                                                                   \
+		const void *a_[4];                                             \
+                                                                               \
+		if (((st) = next_array((c), (w), 1, 0, 0, &a_[0])) !=          \
+			    TMRT_OK ||                                         \
+		    ((st) = next_array((c), (w), 4, 1, 0, &a_[1])) != TMRT_OK) \
+			break;                                                 \
+		(p)->input_zp = next(w);                                       \
+		(p)->output_zp = next(w);                                      \
+		if (((st) = next_array((c), (w), 4, 0, 0, &a_[2])) !=          \
+			    TMRT_OK ||                                         \
+		    ((st) = next_array((c), (w), 4, 0, 0, &a_[3])) != TMRT_OK) \
+			break;                                                 \
+		(p)->n_requant = next(w);                                      \
+		(p)->act_min = next(w);                                        \
+		(p)->act_max = next(w);                                        \
+		(p)->weights = (const int8_t *)a_[0];                          \
+		(p)->bias = (const int32_t *)a_[1];                            \
+		(p)->multiplier = (const int32_t *)a_[2];                      \
+		(p)->shift = (const int32_t *)a_[3];                           \
+	} while (0)
 
 static tmrt_status
 read_fc(ctx *c, words *w, tmrt_fc_params *p)
 {
-	tmrt_fc_params scratch;
-	tmrt_conv_params q;
 	tmrt_status st;
 
-	if (!p)
-		p = &scratch;
 	p->in_features = next(w);
 	p->out_features = next(w);
-	/* The tail is a convolution's: read as one, then moved across. */
-	st = next_requant(c, w, &q);
-	if (st != TMRT_OK)
-		return st;
-	p->weights = q.weights;
-	p->bias = q.bias;
-	p->input_zp = q.input_zp;
-	p->output_zp = q.output_zp;
-	p->multiplier = q.multiplier;
-	p->shift = q.shift;
-	p->n_requant = q.n_requant;
-	p->act_min = q.act_min;
-	p->act_max = q.act_max;
-	return TMRT_OK;
+	NEXT_REQUANT(c, w, p, st);
+	return st;
 }
 
 static tmrt_status
 read_conv(ctx *c, words *w, tmrt_conv_params *p)
 {
-	tmrt_conv_params scratch;
+	tmrt_status st;
 
-	if (!p)
-		p = &scratch;
 	NEXT_WINDOW(w, p);
 	p->groups = next(w);
-	return next_requant(c, w, p);
+	NEXT_REQUANT(c, w, p, st);
+	return st;
 }
 
 static void
 read_pool(words *w, tmrt_pool_params *p)
 {
-	tmrt_pool_params scratch;
-
-	if (!p)
-		p = &scratch;
 	NEXT_WINDOW(w, p);
 	p->count_include_pad = next(w);
 	NEXT_POOL_QUANT(w, p);
@@ -490,10 +470,6 @@ read_pool(words *w, tmrt_pool_params *p)
 static void
 read_global_pool(words *w, tmrt_global_pool_params *p)
 {
-	tmrt_global_pool_params scratch;
-
-	if (!p)
-		p = &scratch;
 	next_dims(w, &p->input);
 	NEXT_POOL_QUANT(w, p);
 }
@@ -501,10 +477,6 @@ read_global_pool(words *w, tmrt_global_pool_params *p)
 static void
 read_add(words *w, tmrt_add_params *p)
 {
-	tmrt_add_params scratch;
-
-	if (!p)
-		p = &scratch;
 	p->size = next(w);
 	p->in2_size = next(w);
 	p->input1_zp = next(w);
@@ -630,7 +602,15 @@ read_layer(ctx *c, const uint8_t *r, uint32_t left, tmrt_layer *l,
 	uint32_t op, rsize, n_in, out, want_in;
 	const int32_t *inputs;
 	tmrt_status st;
-	void *p;
+	void *p, *fixed;
+	/* What the fixed-size readers fill while measuring (p NULL). */
+	union {
+		tmrt_fc_params fc;
+		tmrt_conv_params conv;
+		tmrt_pool_params pool;
+		tmrt_global_pool_params global_pool;
+		tmrt_add_params add;
+	} scratch;
 	words w;
 
 	if (left < LAYER_HEADER)
@@ -661,23 +641,24 @@ read_layer(ctx *c, const uint8_t *r, uint32_t left, tmrt_layer *l,
 
 	w.p = r + LAYER_HEADER + 4 * (size_t)n_in;
 	p = op == TMRT_OP_COPY ? NULL : take(c, bundle_size(op));
+	fixed = p ? p : (void *)&scratch;
 	switch (op) {
 	case TMRT_OP_FULLY_CONNECTED:
-		st = read_fc(c, &w, (tmrt_fc_params *)p);
+		st = read_fc(c, &w, (tmrt_fc_params *)fixed);
 		break;
 	case TMRT_OP_CONV2D:
 	case TMRT_OP_DEPTHWISE_CONV2D:
-		st = read_conv(c, &w, (tmrt_conv_params *)p);
+		st = read_conv(c, &w, (tmrt_conv_params *)fixed);
 		break;
 	case TMRT_OP_MAX_POOL2D:
 	case TMRT_OP_AVG_POOL2D:
-		read_pool(&w, (tmrt_pool_params *)p);
+		read_pool(&w, (tmrt_pool_params *)fixed);
 		break;
 	case TMRT_OP_GLOBAL_AVG_POOL:
-		read_global_pool(&w, (tmrt_global_pool_params *)p);
+		read_global_pool(&w, (tmrt_global_pool_params *)fixed);
 		break;
 	case TMRT_OP_ADD:
-		read_add(&w, (tmrt_add_params *)p);
+		read_add(&w, (tmrt_add_params *)fixed);
 		break;
 	case TMRT_OP_CONCAT:
 		st = read_concat(c, &w, n_in, (tmrt_concat_params *)p);

@@ -250,7 +250,8 @@ typedef void tmrt_priv_pool_pixel(const tmrt_pool_params *p,
 
 /* tmrt_max_pool2d_s8 and tmrt_avg_pool2d_s8: the checks, then pixel
  * for every output pixel, in NHWC order. Inlined into each kernel with
- * its own pixel, so the call is direct. */
+ * its own pixel, so the call is direct once inlined (-O1 and up; at -O0
+ * it is an indirect call per pixel, with the same results). */
 static inline tmrt_status
 tmrt_priv_pool_run(const tmrt_pool_params *p, const int8_t *in,
 		   int8_t *out, tmrt_priv_pool_pixel *pixel)
