@@ -73,6 +73,180 @@ pixel_dense(const tmrt_conv_params *p, const int8_t *img, int32_t ih0,
 	}
 }
 
+/* Two output pixels side by side share each weight load; their windows'
+ * values x - input_zp (0 in the padding) are first copied, as int16, to
+ * a buffer on the stack. Its size is bounded: the runtime takes no
+ * scratch memory and targets may have a stack of a few KiB, so
+ * TMRT_CONV_COL int16 (512 bytes) at most; a window that does not fit
+ * takes pixel_dense. */
+#define TMRT_CONV_COL 256
+
+/* Where the two windows are in the buffer: rows runs of len values,
+ * pitch apart, from col (the left pixel) and col + off1 (the right);
+ * pitch 0 when each window is one run (rows 1), in which case the
+ * windows are gathered one after the other. */
+typedef struct conv_pair {
+	int32_t rows, len, pitch, off1;
+} conv_pair;
+
+/* kernel_h rows of ncols input pixels from (ih0, iw0), all channels,
+ * as x - zp, to col: a pixel outside the image reads the image's first
+ * pixel and is masked to 0, so there is no branch per value and no loop
+ * of stores of zeros (which a compiler may turn into a memset call). */
+static void
+gather(const tmrt_conv_params *p, const int8_t *img, int32_t ih0,
+       int32_t iw0, int32_t ncols, int16_t *col)
+{
+	const int32_t H = p->input.h, W = p->input.w, C = p->input.c;
+	const int32_t zp = p->input_zp;
+	int32_t i, j, c;
+
+	for (i = 0; i < p->kernel_h; i++) {
+		const int32_t ih = ih0 + i;
+
+		for (j = 0; j < ncols; j++) {
+			const int32_t iw = iw0 + j;
+			const int inside = ih >= 0 && ih < H && iw >= 0 &&
+					   iw < W;
+			const int32_t mask = inside ? -1 : 0;
+			const int8_t *x = img + (inside ? (size_t)((ih * W +
+								    iw) *
+								   C)
+							: 0);
+
+			for (c = 0; c < C; c++)
+				col[c] = (int16_t)(((int32_t)x[c] - zp) &
+						   mask);
+			col += C;
+		}
+	}
+}
+
+/* How the two windows of output pixels (oh, ow) and (oh, ow + 1) are
+ * laid out, or 0 when they do not fit TMRT_CONV_COL. Each whole window
+ * contiguous when two fit (one dot product of kh kw C terms per output
+ * channel: the first layer of an image net, C = 3, has 27), else one
+ * strip of kernel_h rows of the stride_w + kernel_w input pixels the
+ * two windows span (their rows kw C apart are kw C long). */
+static int
+pair_layout(const tmrt_conv_params *p, conv_pair *l)
+{
+	const int32_t C = p->input.c, kw = p->kernel_w;
+	const int64_t taps = (int64_t)p->kernel_h * kw * C;
+	const int64_t strip = (int64_t)p->kernel_h * (p->stride_w + kw) * C;
+
+	if (2 * taps <= TMRT_CONV_COL) {
+		l->rows = 1;
+		l->len = (int32_t)taps;
+		l->pitch = 0;
+		l->off1 = (int32_t)taps;
+		return 1;
+	}
+	if (strip <= TMRT_CONV_COL) {
+		l->rows = p->kernel_h;
+		l->len = kw * C;
+		l->pitch = (p->stride_w + kw) * C;
+		l->off1 = p->stride_w * C;
+		return 1;
+	}
+	return 0;
+}
+
+/* Output pixels (oh, ow) and (oh, ow + 1), every output channel, to y
+ * (2 output.c bytes): four output channels a pass, eight sums; each
+ * weight is loaded once for both pixels and each window value once for
+ * four channels. */
+static void
+pixel_pair(const tmrt_conv_params *p, const conv_pair *l, const int8_t *img,
+	   int32_t ih0, int32_t iw0, int8_t *y)
+{
+	const int32_t taps = p->kernel_h * p->kernel_w * p->input.c;
+	const int32_t O = p->output.c;
+	int16_t col[TMRT_CONV_COL];
+	const int16_t *a = col, *b = col + l->off1;
+	int32_t o = 0, r, k;
+
+	if (l->pitch == 0) {
+		gather(p, img, ih0, iw0, p->kernel_w, col);
+		gather(p, img, ih0, iw0 + p->stride_w, p->kernel_w,
+		       col + taps);
+	} else {
+		gather(p, img, ih0, iw0, p->stride_w + p->kernel_w, col);
+	}
+	for (; o + 4 <= O; o += 4) {
+		const int8_t *wo = p->weights + (size_t)o * (size_t)taps;
+		int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+		int32_t b0 = 0, b1 = 0, b2 = 0, b3 = 0;
+
+		for (r = 0; r < l->rows; r++) {
+			const int8_t *w = wo + (size_t)(r * l->len);
+			const int16_t *xa = a + r * l->pitch;
+			const int16_t *xb = b + r * l->pitch;
+
+			for (k = 0; k < l->len; k++) {
+				const int16_t va = xa[k], vb = xb[k];
+
+				a0 += tmrt_priv_dot16(w[k], va);
+				b0 += tmrt_priv_dot16(w[k], vb);
+				a1 += tmrt_priv_dot16(w[taps + k], va);
+				b1 += tmrt_priv_dot16(w[taps + k], vb);
+				a2 += tmrt_priv_dot16(w[2 * taps + k], va);
+				b2 += tmrt_priv_dot16(w[2 * taps + k], vb);
+				a3 += tmrt_priv_dot16(w[3 * taps + k], va);
+				b3 += tmrt_priv_dot16(w[3 * taps + k], vb);
+			}
+		}
+		y[o] = tmrt_priv_conv_out(p, a0, o);
+		y[o + 1] = tmrt_priv_conv_out(p, a1, o + 1);
+		y[o + 2] = tmrt_priv_conv_out(p, a2, o + 2);
+		y[o + 3] = tmrt_priv_conv_out(p, a3, o + 3);
+		y[O + o] = tmrt_priv_conv_out(p, b0, o);
+		y[O + o + 1] = tmrt_priv_conv_out(p, b1, o + 1);
+		y[O + o + 2] = tmrt_priv_conv_out(p, b2, o + 2);
+		y[O + o + 3] = tmrt_priv_conv_out(p, b3, o + 3);
+	}
+	for (; o < O; o++) {
+		const int8_t *wo = p->weights + (size_t)o * (size_t)taps;
+		int32_t sa = 0, sb = 0;
+
+		for (r = 0; r < l->rows; r++) {
+			const int8_t *w = wo + (size_t)(r * l->len);
+			const int16_t *xa = a + r * l->pitch;
+			const int16_t *xb = b + r * l->pitch;
+
+			for (k = 0; k < l->len; k++) {
+				sa += tmrt_priv_dot16(w[k], xa[k]);
+				sb += tmrt_priv_dot16(w[k], xb[k]);
+			}
+		}
+		y[o] = tmrt_priv_conv_out(p, sa, o);
+		y[O + o] = tmrt_priv_conv_out(p, sb, o);
+	}
+}
+
+/* One output row oh of a convolution without groups or dilation: pairs
+ * of pixels while they fit the buffer, the rest one at a time. */
+static void
+row_dense(const tmrt_conv_params *p, const int8_t *img, int32_t oh,
+	  int8_t *y)
+{
+	const int32_t ih0 = oh * p->stride_h - p->pad_top;
+	conv_pair l;
+	int32_t ow = 0;
+
+	if (pair_layout(p, &l)) {
+		for (; ow + 2 <= p->output.w; ow += 2) {
+			pixel_pair(p, &l, img, ih0,
+				   ow * p->stride_w - p->pad_left, y);
+			y += 2 * p->output.c;
+		}
+	}
+	for (; ow < p->output.w; ow++) {
+		pixel_dense(p, img, ih0, ow * p->stride_w - p->pad_left, y);
+		y += p->output.c;
+	}
+}
+
 /* Every output channel of one output pixel whose window starts at input
  * row ih0, column iw0 (negative in the padding) of the image img: any
  * groups, any dilation. */
@@ -149,16 +323,19 @@ tmrt_conv2d_s8(const tmrt_conv_params *p, const int8_t *in, int8_t *out)
 		const int8_t *img = in + (size_t)n * img_size;
 
 		for (oh = 0; oh < p->output.h; oh++) {
+			if (dense) {
+				row_dense(p, img, oh, out);
+				out += (size_t)p->output.w *
+				       (size_t)p->output.c;
+				continue;
+			}
 			for (ow = 0; ow < p->output.w; ow++) {
 				const int32_t ih0 = oh * p->stride_h -
 						    p->pad_top;
 				const int32_t iw0 = ow * p->stride_w -
 						    p->pad_left;
 
-				if (dense)
-					pixel_dense(p, img, ih0, iw0, out);
-				else
-					pixel(p, img, ih0, iw0, out);
+				pixel(p, img, ih0, iw0, out);
 				out += p->output.c;
 			}
 		}

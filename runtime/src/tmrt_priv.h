@@ -27,6 +27,15 @@ tmrt_priv_dot_term(int8_t w, int8_t x, int32_t zp)
 	return (int32_t)(int16_t)w * (int32_t)(int16_t)((int32_t)x - zp);
 }
 
+/* The same term with x - zp already taken, as an int16 (|x - zp| <=
+ * 255): the shape of the convolution's inner loop over a window column
+ * that holds x - zp, so that its operands are both int16. */
+static inline int32_t
+tmrt_priv_dot16(int8_t w, int16_t xz)
+{
+	return (int32_t)(int16_t)w * (int32_t)xz;
+}
+
 /* Elements of an NHWC tensor, or -1 when a dimension is < 1 or the
  * count exceeds INT32_MAX (so every index fits int32 and size_t on a
  * 32-bit target). */
