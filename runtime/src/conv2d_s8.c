@@ -90,12 +90,13 @@ typedef struct conv_pair {
 } conv_pair;
 
 /* kernel_h rows of ncols input pixels from (ih0, iw0), all channels,
- * as x - zp, to col: a pixel outside the image reads the image's first
- * pixel and is masked to 0, so there is no branch per value and no loop
- * of stores of zeros (which a compiler may turn into a memset call). */
+ * as x - zp, to col[0], col[step], col[2 step], ...: a pixel outside
+ * the image reads the image's first pixel and is masked to 0, so there
+ * is no branch per value and no loop of stores of zeros (which a
+ * compiler may turn into a memset call). */
 static void
 gather(const tmrt_conv_params *p, const int8_t *img, int32_t ih0,
-       int32_t iw0, int32_t ncols, int16_t *col)
+       int32_t iw0, int32_t ncols, int16_t *col, int32_t step)
 {
 	const int32_t H = p->input.h, W = p->input.w, C = p->input.c;
 	const int32_t zp = p->input_zp;
@@ -115,9 +116,10 @@ gather(const tmrt_conv_params *p, const int8_t *img, int32_t ih0,
 							: 0);
 
 			for (c = 0; c < C; c++)
-				col[c] = (int16_t)(((int32_t)x[c] - zp) &
-						   mask);
-			col += C;
+				col[c * step] = (int16_t)(((int32_t)x[c] -
+							   zp) &
+							  mask);
+			col += C * step;
 		}
 	}
 }
@@ -167,11 +169,11 @@ pixel_pair(const tmrt_conv_params *p, const conv_pair *l, const int8_t *img,
 	int32_t o = 0, r, k;
 
 	if (l->pitch == 0) {
-		gather(p, img, ih0, iw0, p->kernel_w, col);
+		gather(p, img, ih0, iw0, p->kernel_w, col, 1);
 		gather(p, img, ih0, iw0 + p->stride_w, p->kernel_w,
-		       col + taps);
+		       col + taps, 1);
 	} else {
-		gather(p, img, ih0, iw0, p->stride_w + p->kernel_w, col);
+		gather(p, img, ih0, iw0, p->stride_w + p->kernel_w, col, 1);
 	}
 	for (; o + 4 <= O; o += 4) {
 		const int8_t *wo = p->weights + (size_t)o * (size_t)taps;
@@ -224,6 +226,45 @@ pixel_pair(const tmrt_conv_params *p, const conv_pair *l, const int8_t *img,
 	}
 }
 
+/* Small windows (at most TMRT_CONV_OCT_TAPS taps, such as the first
+ * layer of an image net: 3 x 3 x 3 = 27) make short dot products, most
+ * of which would fall in the scalar tail of a vectorized loop over the
+ * taps. So TMRT_CONV_OCT output pixels of a row go together instead,
+ * with the pixels as the vector: col[k * 8 + q] is tap k of pixel q,
+ * and each output channel is taps steps of eight products of one weight
+ * by eight window values. */
+#define TMRT_CONV_OCT 8
+#define TMRT_CONV_OCT_TAPS (TMRT_CONV_COL / TMRT_CONV_OCT)
+
+/* Output pixels (oh, ow) ... (oh, ow + 7), every output channel, to y
+ * (8 output.c bytes); iw0 is the first pixel's window column. */
+static void
+pixel_oct(const tmrt_conv_params *p, const int8_t *img, int32_t ih0,
+	  int32_t iw0, int8_t *y)
+{
+	const int32_t taps = p->kernel_h * p->kernel_w * p->input.c;
+	const int32_t O = p->output.c;
+	int16_t col[TMRT_CONV_COL];
+	int32_t o, k, q;
+
+	for (q = 0; q < TMRT_CONV_OCT; q++)
+		gather(p, img, ih0, iw0 + q * p->stride_w, p->kernel_w,
+		       col + q, TMRT_CONV_OCT);
+	for (o = 0; o < O; o++) {
+		const int8_t *w = p->weights + (size_t)o * (size_t)taps;
+		int32_t s[TMRT_CONV_OCT] = { 0 };
+
+		for (k = 0; k < taps; k++) {
+			const int16_t *x = col + k * TMRT_CONV_OCT;
+
+			for (q = 0; q < TMRT_CONV_OCT; q++)
+				s[q] += tmrt_priv_dot16(w[k], x[q]);
+		}
+		for (q = 0; q < TMRT_CONV_OCT; q++)
+			y[q * O + o] = tmrt_priv_conv_out(p, s[q], o);
+	}
+}
+
 /* One output row oh of a convolution without groups or dilation: pairs
  * of pixels while they fit the buffer, the rest one at a time. */
 static void
@@ -234,6 +275,14 @@ row_dense(const tmrt_conv_params *p, const int8_t *img, int32_t oh,
 	conv_pair l;
 	int32_t ow = 0;
 
+	if (p->kernel_h * p->kernel_w * p->input.c <= TMRT_CONV_OCT_TAPS) {
+		for (; ow + TMRT_CONV_OCT <= p->output.w;
+		     ow += TMRT_CONV_OCT) {
+			pixel_oct(p, img, ih0, ow * p->stride_w - p->pad_left,
+				  y);
+			y += TMRT_CONV_OCT * p->output.c;
+		}
+	}
 	if (pair_layout(p, &l)) {
 		for (; ow + 2 <= p->output.w; ow += 2) {
 			pixel_pair(p, &l, img, ih0,

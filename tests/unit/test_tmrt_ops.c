@@ -481,6 +481,14 @@ static const conv_case conv_cases[] = {
 	  1, 1, 0 },
 	{ "pairs strip 4x2 c20 pads", 2, 5, 5, 20, 3, 4, 2, 1, 1, 1, 1, 2, 1,
 	  1, 0, 1, 0, 1 },
+	/* Eight output pixels a pass for windows of at most 32 taps; the
+	 * rest of each row in pairs, then one pixel. */
+	{ "octs 3x3 c3 stride 2 pads", 1, 5, 21, 3, 6, 3, 3, 2, 2, 1, 1, 1, 1,
+	  1, 1, 1, 1, 1 },
+	{ "octs 1x1 c32 (32 taps)", 1, 2, 17, 32, 5, 1, 1, 1, 1, 1, 1, 0, 0, 0,
+	  0, 1, 0, 0 },
+	{ "pairs 3x1 c11 (33 taps)", 1, 4, 9, 11, 4, 3, 1, 1, 1, 1, 1, 1, 0, 1,
+	  0, 1, 1, 0 },
 	/* Too wide for the buffer either way: pixel_dense only. */
 	{ "3x3 c64 one pixel at a time", 1, 4, 5, 64, 6, 3, 3, 1, 1, 1, 1, 1,
 	  1, 1, 1, 1, 1, 0 },
