@@ -154,6 +154,17 @@ pair_layout(const tmrt_conv_params *p, conv_pair *l)
 	return 0;
 }
 
+/* Output channel o of the pixel pair at y from its two sums. */
+static inline void
+pair_out(const tmrt_conv_params *p, int32_t o, int32_t sa, int32_t sb,
+	 int8_t *y)
+{
+	const tmrt_priv_rq q = tmrt_priv_conv_rq(p, o);
+
+	y[o] = tmrt_priv_rq_out(&q, sa);
+	y[p->output.c + o] = tmrt_priv_rq_out(&q, sb);
+}
+
 /* Output pixels (oh, ow) and (oh, ow + 1), every output channel, to y
  * (2 output.c bytes): four output channels a pass, eight sums; each
  * weight is loaded once for both pixels and each window value once for
@@ -198,14 +209,10 @@ pixel_pair(const tmrt_conv_params *p, const conv_pair *l, const int8_t *img,
 				b3 += tmrt_priv_dot16(w[3 * taps + k], vb);
 			}
 		}
-		y[o] = tmrt_priv_conv_out(p, a0, o);
-		y[o + 1] = tmrt_priv_conv_out(p, a1, o + 1);
-		y[o + 2] = tmrt_priv_conv_out(p, a2, o + 2);
-		y[o + 3] = tmrt_priv_conv_out(p, a3, o + 3);
-		y[O + o] = tmrt_priv_conv_out(p, b0, o);
-		y[O + o + 1] = tmrt_priv_conv_out(p, b1, o + 1);
-		y[O + o + 2] = tmrt_priv_conv_out(p, b2, o + 2);
-		y[O + o + 3] = tmrt_priv_conv_out(p, b3, o + 3);
+		pair_out(p, o, a0, b0, y);
+		pair_out(p, o + 1, a1, b1, y);
+		pair_out(p, o + 2, a2, b2, y);
+		pair_out(p, o + 3, a3, b3, y);
 	}
 	for (; o < O; o++) {
 		const int8_t *wo = p->weights + (size_t)o * (size_t)taps;
@@ -221,8 +228,7 @@ pixel_pair(const tmrt_conv_params *p, const conv_pair *l, const int8_t *img,
 				sb += tmrt_priv_dot16(w[k], xb[k]);
 			}
 		}
-		y[o] = tmrt_priv_conv_out(p, sa, o);
-		y[O + o] = tmrt_priv_conv_out(p, sb, o);
+		pair_out(p, o, sa, sb, y);
 	}
 }
 
@@ -252,6 +258,7 @@ pixel_oct(const tmrt_conv_params *p, const int8_t *img, int32_t ih0,
 		       col + q, TMRT_CONV_OCT);
 	for (o = 0; o < O; o++) {
 		const int8_t *w = p->weights + (size_t)o * (size_t)taps;
+		const tmrt_priv_rq rq = tmrt_priv_conv_rq(p, o);
 		int32_t s[TMRT_CONV_OCT] = { 0 };
 
 		for (k = 0; k < taps; k++) {
@@ -261,7 +268,7 @@ pixel_oct(const tmrt_conv_params *p, const int8_t *img, int32_t ih0,
 				s[q] += tmrt_priv_dot16(w[k], x[q]);
 		}
 		for (q = 0; q < TMRT_CONV_OCT; q++)
-			y[q * O + o] = tmrt_priv_conv_out(p, s[q], o);
+			y[q * O + o] = tmrt_priv_rq_out(&rq, s[q]);
 	}
 }
 

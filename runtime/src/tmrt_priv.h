@@ -81,24 +81,20 @@ tmrt_priv_shift_left_sat(int32_t x, int32_t left)
 	return (int32_t)v;
 }
 
+/* tmrt_requantize with its shift already split: left = min(-shift, 32)
+ * for shift < 0, else 0; right = min(shift, 63) for shift > 0, else 0.
+ * A kernel that requantizes many outputs with one shift splits it once. */
 static inline int32_t
-tmrt_priv_requantize(int32_t acc, int32_t multiplier, int32_t shift,
-		     int32_t zp_out, int32_t act_min, int32_t act_max)
+tmrt_priv_requantize_lr(int32_t acc, int32_t multiplier, int32_t left,
+			int32_t right, int32_t zp_out, int32_t act_min,
+			int32_t act_max)
 {
-	int32_t left = 0, right = 0;
 	int64_t y;
 
-	/* shift is "right" here (tmpipe's convention; TFLite's is the
-	 * opposite). Avoid negating INT32_MIN: anything past 32 is
-	 * saturation anyway. */
-	if (shift < 0)
-		left = shift < -32 ? 32 : -shift;
-	else
-		right = shift;
 	y = tmrt_priv_rdbpot(tmrt_priv_srdhm(tmrt_priv_shift_left_sat(acc,
 								      left),
 					     multiplier),
-			     right > 63 ? 63 : (int)right);
+			     (int)right);
 	/* In int64: an int32 zero point could overflow the sum. */
 	y += zp_out;
 	if (y < act_min)
@@ -106,6 +102,23 @@ tmrt_priv_requantize(int32_t acc, int32_t multiplier, int32_t shift,
 	if (y > act_max)
 		y = act_max;
 	return (int32_t)y;
+}
+
+static inline int32_t
+tmrt_priv_requantize(int32_t acc, int32_t multiplier, int32_t shift,
+		     int32_t zp_out, int32_t act_min, int32_t act_max)
+{
+	int32_t left = 0, right = 0;
+
+	/* shift is "right" here (tmpipe's convention; TFLite's is the
+	 * opposite). Avoid negating INT32_MIN: anything past 32 is
+	 * saturation anyway. */
+	if (shift < 0)
+		left = shift < -32 ? 32 : -shift;
+	else
+		right = shift > 63 ? 63 : shift;
+	return tmrt_priv_requantize_lr(acc, multiplier, left, right, zp_out,
+				       act_min, act_max);
 }
 
 /* One term w * (x - zp) of an int8 dot product. Both factors fit int16
@@ -300,19 +313,50 @@ tmrt_priv_conv_check_param(const tmrt_conv_params *p)
 	return TMRT_OK;
 }
 
-/* Output channel o of a convolution from its sum of w * (x - input_zp):
- * the bias may be anywhere in int32, so it is added in int64 and
- * saturated (as tmrt_fully_connected_s8 does). */
+/* Output channel o's requantization, read from p once for all the
+ * pixels a kernel computes with it (the output is int8_t, which may
+ * alias anything, so a store to it would otherwise make the compiler
+ * read p's fields again for every output). */
+typedef struct tmrt_priv_rq {
+	int32_t bias, multiplier, left, right, zp, act_min, act_max;
+} tmrt_priv_rq;
+
+static inline tmrt_priv_rq
+tmrt_priv_conv_rq(const tmrt_conv_params *p, int32_t o)
+{
+	const int32_t r = p->n_requant == 1 ? 0 : o;
+	const int32_t shift = p->shift[r];
+	tmrt_priv_rq q;
+
+	q.bias = p->bias ? p->bias[o] : 0;
+	q.multiplier = p->multiplier[r];
+	/* As tmrt_priv_requantize splits it. */
+	q.left = shift < 0 ? (shift < -32 ? 32 : -shift) : 0;
+	q.right = shift > 0 ? (shift > 63 ? 63 : shift) : 0;
+	q.zp = p->output_zp;
+	q.act_min = p->act_min;
+	q.act_max = p->act_max;
+	return q;
+}
+
+/* An output from its sum of w * (x - input_zp): the bias may be
+ * anywhere in int32, so it is added in int64 and saturated (as
+ * tmrt_fully_connected_s8 does). */
+static inline int8_t
+tmrt_priv_rq_out(const tmrt_priv_rq *q, int32_t sum)
+{
+	return (int8_t)tmrt_priv_requantize_lr(
+		tmrt_priv_sat32((int64_t)sum + q->bias), q->multiplier,
+		q->left, q->right, q->zp, q->act_min, q->act_max);
+}
+
+/* Output channel o of a convolution from its sum. */
 static inline int8_t
 tmrt_priv_conv_out(const tmrt_conv_params *p, int32_t sum, int32_t o)
 {
-	const int32_t r = p->n_requant == 1 ? 0 : o;
-	int64_t acc = (int64_t)sum + (p->bias ? p->bias[o] : 0);
+	const tmrt_priv_rq q = tmrt_priv_conv_rq(p, o);
 
-	return (int8_t)tmrt_priv_requantize(tmrt_priv_sat32(acc),
-					    p->multiplier[r], p->shift[r],
-					    p->output_zp, p->act_min,
-					    p->act_max);
+	return tmrt_priv_rq_out(&q, sum);
 }
 
 /* The checks of tmrt_max_pool2d_s8 and tmrt_avg_pool2d_s8. */
