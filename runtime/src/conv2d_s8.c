@@ -90,37 +90,41 @@ typedef struct conv_pair {
 } conv_pair;
 
 /* kernel_h rows of ncols input pixels from (ih0, iw0), all channels,
- * as x - zp, to col[0], col[step], col[2 step], ...: a pixel outside
- * the image reads the image's first pixel and is masked to 0, so there
- * is no branch per value and no loop of stores of zeros (which a
- * compiler may turn into a memset call). */
+ * as x - zp (0 outside the image), to col[0], col[step], col[2 step],
+ * ...: per row, the pixels left of the image, those inside (one run of
+ * bytes), those right of it. The stride is a variable, so a compiler
+ * cannot turn the zero stores into a memset call (freestanding: no
+ * libc). */
 static void
 gather(const tmrt_conv_params *p, const int8_t *img, int32_t ih0,
        int32_t iw0, int32_t ncols, int16_t *col, int32_t step)
 {
-	const int32_t H = p->input.h, W = p->input.w, C = p->input.c;
-	const int32_t zp = p->input_zp;
-	int32_t i, j, c;
+	const int32_t W = p->input.w, C = p->input.c, zp = p->input_zp;
+	const int32_t n = ncols * C;
+	const int32_t j0 = iw0 < 0 ? (-iw0 < ncols ? -iw0 : ncols) : 0;
+	const int32_t j1 = iw0 + ncols > W ? (W - iw0 > j0 ? W - iw0 : j0)
+					   : ncols;
+	int32_t i, k, t;
 
-	for (i = 0; i < p->kernel_h; i++) {
+	for (i = 0; i < p->kernel_h; i++, col += n * step) {
 		const int32_t ih = ih0 + i;
+		const int8_t *x;
 
-		for (j = 0; j < ncols; j++) {
-			const int32_t iw = iw0 + j;
-			const int inside = ih >= 0 && ih < H && iw >= 0 &&
-					   iw < W;
-			const int32_t mask = inside ? -1 : 0;
-			const int8_t *x = img + (inside ? (size_t)((ih * W +
-								    iw) *
-								   C)
-							: 0);
-
-			for (c = 0; c < C; c++)
-				col[c * step] = (int16_t)(((int32_t)x[c] -
-							   zp) &
-							  mask);
-			col += C * step;
+		if (ih < 0 || ih >= p->input.h) {
+			for (k = 0; k < n; k++)
+				col[k * step] = 0;
+			continue;
 		}
+		for (k = 0; k < j0 * C; k++)
+			col[k * step] = 0;
+		if (j1 > j0) {
+			/* The window's first pixel inside the image. */
+			x = img + (size_t)((ih * W + iw0 + j0) * C);
+			for (t = 0; k < j1 * C; k++, t++)
+				col[k * step] = (int16_t)((int32_t)x[t] - zp);
+		}
+		for (; k < n; k++)
+			col[k * step] = 0;
 	}
 }
 

@@ -489,6 +489,13 @@ static const conv_case conv_cases[] = {
 	  0, 1, 0, 0 },
 	{ "pairs 3x1 c11 (33 taps)", 1, 4, 9, 11, 4, 3, 1, 1, 1, 1, 1, 1, 0, 1,
 	  0, 1, 1, 0 },
+	/* Windows wholly in the padding (rows and columns), each path. */
+	{ "pairs window all padding", 1, 3, 3, 2, 3, 2, 2, 1, 1, 1, 1, 3, 0,
+	  3, 3, 1, 1, 0 },
+	{ "pairs strip all padding", 1, 2, 2, 16, 3, 3, 3, 1, 1, 1, 1, 3, 3,
+	  3, 3, 1, 0, 0 },
+	{ "octs all padding", 1, 3, 3, 1, 2, 3, 3, 1, 1, 1, 1, 4, 4, 4, 4, 1,
+	  0, 0 },
 	/* Too wide for the buffer either way: pixel_dense only. */
 	{ "3x3 c64 one pixel at a time", 1, 4, 5, 64, 6, 3, 3, 1, 1, 1, 1, 1,
 	  1, 1, 1, 1, 1, 0 },
