@@ -47,9 +47,9 @@ tmrt_fully_connected_s8(const tmrt_fc_params *p, const int8_t *in,
 			acc = INT32_MAX;
 		if (acc < INT32_MIN)
 			acc = INT32_MIN;
-		out[o] = (int8_t)tmrt_priv_requantize(
-			(int32_t)acc, p->multiplier[r], p->shift[r],
-			p->output_zp, p->act_min, p->act_max);
+		out[o] = (int8_t)tmrt_requantize((int32_t)acc, p->multiplier[r],
+						 p->shift[r], p->output_zp,
+						 p->act_min, p->act_max);
 	}
 	return TMRT_OK;
 }
