@@ -2,6 +2,13 @@
  * symmetric weights, asymmetric activations, int32 bias at s_in * s_w).
  * Any stride, asymmetric padding and dilation. Freestanding: integers
  * only, no libc.
+ *
+ * Without groups or dilation, a row of output pixels goes eight pixels
+ * a pass when a window has at most 32 taps (pixel_oct), then two a pass
+ * while two windows fit a 512-byte buffer (pixel_pair), then one
+ * (pixel_dense); with groups or dilation, one pixel (pixel). All sum
+ * the same integer terms w * (x - input_zp), exactly (int32, within
+ * TMRT_CONV_MAX_TAPS), so the order does not change the result.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -73,12 +80,12 @@ pixel_dense(const tmrt_conv_params *p, const int8_t *img, int32_t ih0,
 	}
 }
 
-/* Two output pixels side by side share each weight load; their windows'
- * values x - input_zp (0 in the padding) are first copied, as int16, to
- * a buffer on the stack. Its size is bounded: the runtime takes no
+/* Several output pixels share each weight load: their windows' values
+ * x - input_zp (0 in the padding) are first copied, as int16, to a
+ * buffer on the stack. Its size is bounded: the runtime takes no
  * scratch memory and targets may have a stack of a few KiB, so
- * TMRT_CONV_COL int16 (512 bytes) at most; a window that does not fit
- * takes pixel_dense. */
+ * TMRT_CONV_COL int16 (512 bytes) at most; windows that do not fit take
+ * pixel_dense, one pixel at a time. */
 #define TMRT_CONV_COL 256
 
 /* Where the two windows are in the buffer: rows runs of len values,
@@ -276,8 +283,9 @@ pixel_oct(const tmrt_conv_params *p, const int8_t *img, int32_t ih0,
 	}
 }
 
-/* One output row oh of a convolution without groups or dilation: pairs
- * of pixels while they fit the buffer, the rest one at a time. */
+/* One output row oh of a convolution without groups or dilation: eight
+ * pixels a pass for small windows, then pairs while two windows fit the
+ * buffer, the rest (an odd pixel, or windows too large) one at a time. */
 static void
 row_dense(const tmrt_conv_params *p, const int8_t *img, int32_t oh,
 	  int8_t *y)
