@@ -182,11 +182,10 @@ pair_out(const tmrt_conv_params *p, int32_t o, int32_t sa, int32_t sb,
  * four channels. */
 static void
 pixel_pair(const tmrt_conv_params *p, const conv_pair *l, const int8_t *img,
-	   int32_t ih0, int32_t iw0, int8_t *y)
+	   int32_t ih0, int32_t iw0, int16_t *col, int8_t *y)
 {
 	const int32_t taps = p->kernel_h * p->kernel_w * p->input.c;
 	const int32_t O = p->output.c;
-	int16_t col[TMRT_CONV_COL];
 	const int16_t *a = col, *b = col + l->off1;
 	int32_t o = 0, r, k;
 
@@ -257,11 +256,10 @@ pixel_pair(const tmrt_conv_params *p, const conv_pair *l, const int8_t *img,
  * (8 output.c bytes); iw0 is the first pixel's window column. */
 static void
 pixel_oct(const tmrt_conv_params *p, const int8_t *img, int32_t ih0,
-	  int32_t iw0, int8_t *y)
+	  int32_t iw0, int16_t *col, int8_t *y)
 {
 	const int32_t taps = p->kernel_h * p->kernel_w * p->input.c;
 	const int32_t O = p->output.c;
-	int16_t col[TMRT_CONV_COL];
 	int32_t o, k, q;
 
 	for (q = 0; q < TMRT_CONV_OCT; q++)
@@ -291,6 +289,9 @@ row_dense(const tmrt_conv_params *p, const int8_t *img, int32_t oh,
 	  int8_t *y)
 {
 	const int32_t ih0 = oh * p->stride_h - p->pad_top;
+	/* The one window buffer of both paths (one, even where a compiler
+	 * inlines both into one frame). */
+	int16_t col[TMRT_CONV_COL];
 	conv_pair l;
 	int32_t ow = 0;
 
@@ -298,14 +299,14 @@ row_dense(const tmrt_conv_params *p, const int8_t *img, int32_t oh,
 		for (; ow + TMRT_CONV_OCT <= p->output.w;
 		     ow += TMRT_CONV_OCT) {
 			pixel_oct(p, img, ih0, ow * p->stride_w - p->pad_left,
-				  y);
+				  col, y);
 			y += TMRT_CONV_OCT * p->output.c;
 		}
 	}
 	if (pair_layout(p, &l)) {
 		for (; ow + 2 <= p->output.w; ow += 2) {
 			pixel_pair(p, &l, img, ih0,
-				   ow * p->stride_w - p->pad_left, y);
+				   ow * p->stride_w - p->pad_left, col, y);
 			y += 2 * p->output.c;
 		}
 	}
