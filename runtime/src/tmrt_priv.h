@@ -15,6 +15,112 @@
 #define TMRT_PRIV_ID_MULT 1073741824
 #define TMRT_PRIV_ID_SHIFT (-1)
 
+/* The fixed-point requantization (gemmlowp, as used by TFLite and
+ * CMSIS-NN) behind tmrt_srdhm, tmrt_rdbpot and tmrt_requantize
+ * (requant.c): here, inline, so that a kernel that requantizes every
+ * output (a convolution: one call per output channel and pixel) does not
+ * pay a call and the branches on shift that its caller's loop makes
+ * predictable; one definition for both, so they agree bit for bit. */
+
+static inline int32_t
+tmrt_priv_srdhm(int32_t a, int32_t b)
+{
+	int64_t ab, nudge;
+
+	/* The one product whose doubled high half does not fit int32. */
+	if (a == INT32_MIN && b == INT32_MIN)
+		return INT32_MAX;
+	ab = (int64_t)a * (int64_t)b;
+	/* gemmlowp: nudge by half so that C's truncating division rounds
+	 * to nearest. The negative nudge is 1 - 2^30, not -2^30, so ties
+	 * go towards +infinity (-0.5 -> 0), exactly as gemmlowp, TFLite
+	 * and CMSIS-NN do; matching them bit for bit matters more here
+	 * than lround's ties away from zero. */
+	nudge = ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
+	return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+}
+
+static inline int32_t
+tmrt_priv_rdbpot(int32_t x, int exponent)
+{
+	uint32_t mask, rem, thr;
+	int32_t floor_q;
+
+	if (exponent <= 0)
+		return x;
+	/* |x| / 2^32 <= 1/2, equal only for INT32_MIN, a tie that goes
+	 * away from zero like every other. */
+	if (exponent >= 32)
+		return exponent == 32 && x == INT32_MIN ? -1 : 0;
+	/* gemmlowp RoundingDivideByPOT. int32_t is two's complement, so
+	 * ~x >> e is well defined for negative x where x >> e is only
+	 * implementation-defined; both give floor(x / 2^e). */
+	mask = ((uint32_t)1 << exponent) - 1;
+	rem = (uint32_t)x & mask;
+	thr = (mask >> 1) + (x < 0 ? 1u : 0u);
+	floor_q = x < 0 ? ~(~x >> exponent) : x >> exponent;
+	return floor_q + (rem > thr ? 1 : 0);
+}
+
+/* x * 2^left saturated to int32, in int64 so that a real multiplier
+ * above 1 (left > 0) cannot overflow. */
+static inline int32_t
+tmrt_priv_shift_left_sat(int32_t x, int32_t left)
+{
+	int64_t v;
+
+	if (x == 0 || left <= 0)
+		return x;
+	if (left > 31)
+		return x > 0 ? INT32_MAX : INT32_MIN;
+	v = (int64_t)x * ((int64_t)1 << left);
+	if (v > INT32_MAX)
+		return INT32_MAX;
+	if (v < INT32_MIN)
+		return INT32_MIN;
+	return (int32_t)v;
+}
+
+/* tmrt_requantize with its shift already split: left = min(-shift, 32)
+ * for shift < 0, else 0; right = min(shift, 63) for shift > 0, else 0.
+ * A kernel that requantizes many outputs with one shift splits it once. */
+static inline int32_t
+tmrt_priv_requantize_lr(int32_t acc, int32_t multiplier, int32_t left,
+			int32_t right, int32_t zp_out, int32_t act_min,
+			int32_t act_max)
+{
+	int64_t y;
+
+	y = tmrt_priv_rdbpot(tmrt_priv_srdhm(tmrt_priv_shift_left_sat(acc,
+								      left),
+					     multiplier),
+			     (int)right);
+	/* In int64: an int32 zero point could overflow the sum. */
+	y += zp_out;
+	if (y < act_min)
+		y = act_min;
+	if (y > act_max)
+		y = act_max;
+	return (int32_t)y;
+}
+
+static inline int32_t
+tmrt_priv_requantize(int32_t acc, int32_t multiplier, int32_t shift,
+		     int32_t zp_out, int32_t act_min, int32_t act_max)
+{
+	int32_t left = 0, right = 0;
+
+	/* shift is "right" here (tmpipe's convention; TFLite's is the
+	 * opposite). Avoid negating INT32_MIN: anything past 32 is
+	 * saturation anyway. */
+	if (shift < 0)
+		left = shift < -32 ? 32 : -shift;
+	else
+		right = shift > 63 ? 63 : shift;
+	return tmrt_priv_requantize_lr(acc, multiplier, left, right, zp_out,
+				       act_min, act_max);
+}
+
 /* One term w * (x - zp) of an int8 dot product. Both factors fit int16
  * (|w| <= 128, |x - zp| <= 255), so the product is taken of two int16
  * values, widened to int32 for the sum (the kernels' bounds on the
@@ -25,6 +131,15 @@ static inline int32_t
 tmrt_priv_dot_term(int8_t w, int8_t x, int32_t zp)
 {
 	return (int32_t)(int16_t)w * (int32_t)(int16_t)((int32_t)x - zp);
+}
+
+/* The same term with x - zp already taken, as an int16 (|x - zp| <=
+ * 255): the shape of the convolution's inner loop over a window column
+ * that holds x - zp, so that its operands are both int16. */
+static inline int32_t
+tmrt_priv_dot16(int8_t w, int16_t xz)
+{
+	return (int32_t)(int16_t)w * (int32_t)xz;
 }
 
 /* Elements of an NHWC tensor, or -1 when a dimension is < 1 or the
@@ -198,18 +313,50 @@ tmrt_priv_conv_check_param(const tmrt_conv_params *p)
 	return TMRT_OK;
 }
 
-/* Output channel o of a convolution from its sum of w * (x - input_zp):
- * the bias may be anywhere in int32, so it is added in int64 and
- * saturated (as tmrt_fully_connected_s8 does). */
+/* Output channel o's requantization, read from p once for all the
+ * pixels a kernel computes with it (the output is int8_t, which may
+ * alias anything, so a store to it would otherwise make the compiler
+ * read p's fields again for every output). */
+typedef struct tmrt_priv_rq {
+	int32_t bias, multiplier, left, right, zp, act_min, act_max;
+} tmrt_priv_rq;
+
+static inline tmrt_priv_rq
+tmrt_priv_conv_rq(const tmrt_conv_params *p, int32_t o)
+{
+	const int32_t r = p->n_requant == 1 ? 0 : o;
+	const int32_t shift = p->shift[r];
+	tmrt_priv_rq q;
+
+	q.bias = p->bias ? p->bias[o] : 0;
+	q.multiplier = p->multiplier[r];
+	/* As tmrt_priv_requantize splits it. */
+	q.left = shift < 0 ? (shift < -32 ? 32 : -shift) : 0;
+	q.right = shift > 0 ? (shift > 63 ? 63 : shift) : 0;
+	q.zp = p->output_zp;
+	q.act_min = p->act_min;
+	q.act_max = p->act_max;
+	return q;
+}
+
+/* An output from its sum of w * (x - input_zp): the bias may be
+ * anywhere in int32, so it is added in int64 and saturated (as
+ * tmrt_fully_connected_s8 does). */
+static inline int8_t
+tmrt_priv_rq_out(const tmrt_priv_rq *q, int32_t sum)
+{
+	return (int8_t)tmrt_priv_requantize_lr(
+		tmrt_priv_sat32((int64_t)sum + q->bias), q->multiplier,
+		q->left, q->right, q->zp, q->act_min, q->act_max);
+}
+
+/* Output channel o of a convolution from its sum. */
 static inline int8_t
 tmrt_priv_conv_out(const tmrt_conv_params *p, int32_t sum, int32_t o)
 {
-	const int32_t r = p->n_requant == 1 ? 0 : o;
-	int64_t acc = (int64_t)sum + (p->bias ? p->bias[o] : 0);
+	const tmrt_priv_rq q = tmrt_priv_conv_rq(p, o);
 
-	return (int8_t)tmrt_requantize(tmrt_priv_sat32(acc), p->multiplier[r],
-				       p->shift[r], p->output_zp, p->act_min,
-				       p->act_max);
+	return tmrt_priv_rq_out(&q, sum);
 }
 
 /* The checks of tmrt_max_pool2d_s8 and tmrt_avg_pool2d_s8. */

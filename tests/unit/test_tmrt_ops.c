@@ -458,6 +458,47 @@ static const conv_case conv_cases[] = {
 	  1, 0 },
 	{ "grouped 3 groups per tensor", 1, 5, 4, 6, 9, 3, 2, 2, 1, 1, 2, 1,
 	  2, 0, 1, 3, 0, 1 },
+	/* Pairs of output pixels with both windows whole in the buffer
+	 * (2 kh kw C <= 256): odd widths leave one pixel to pixel_dense,
+	 * output channels not a multiple of 4 take the single loop. */
+	{ "pairs 3x3 c3 odd width pads", 2, 9, 11, 3, 7, 3, 3, 1, 1, 1, 1, 1,
+	  2, 2, 0, 1, 1, 1 },
+	{ "pairs c1 5x5 pad 2", 1, 8, 10, 1, 5, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2,
+	  1, 1, 0 },
+	{ "pairs 1x1 c40 stride 2", 1, 3, 9, 40, 4, 1, 1, 2, 2, 1, 1, 0, 0, 0,
+	  0, 1, 1, 0 },
+	{ "pairs c3 stride 2 pads right", 1, 6, 8, 3, 1, 3, 3, 2, 2, 1, 1, 0,
+	  0, 1, 2, 1, 0, 2 },
+	{ "pairs kernel wider than input c3", 1, 2, 2, 3, 5, 3, 3, 1, 1, 1, 1,
+	  1, 1, 1, 1, 1, 1, 0 },
+	/* Pairs in one strip of kh rows of (stride_w + kw) pixels (2 kh kw
+	 * C > 256 >= kh (sw + kw) C). */
+	{ "pairs strip 3x3 c16 pad 1", 1, 6, 7, 16, 9, 3, 3, 1, 1, 1, 1, 1, 1,
+	  1, 1, 1, 1, 1 },
+	{ "pairs strip 3x3 c16 stride 2 asymmetric pads", 1, 7, 9, 16, 6, 3,
+	  3, 2, 2, 1, 1, 0, 1, 2, 2, 1, 0, 0 },
+	{ "pairs strip 1x3 c48", 1, 3, 6, 48, 5, 1, 3, 1, 1, 1, 1, 0, 1, 0, 1,
+	  1, 1, 0 },
+	{ "pairs strip 4x2 c20 pads", 2, 5, 5, 20, 3, 4, 2, 1, 1, 1, 1, 2, 1,
+	  1, 0, 1, 0, 1 },
+	/* Eight output pixels a pass for windows of at most 32 taps; the
+	 * rest of each row in pairs, then one pixel. */
+	{ "octs 3x3 c3 stride 2 pads", 1, 5, 21, 3, 6, 3, 3, 2, 2, 1, 1, 1, 1,
+	  1, 1, 1, 1, 1 },
+	{ "octs 1x1 c32 (32 taps)", 1, 2, 17, 32, 5, 1, 1, 1, 1, 1, 1, 0, 0, 0,
+	  0, 1, 0, 0 },
+	{ "pairs 3x1 c11 (33 taps)", 1, 4, 9, 11, 4, 3, 1, 1, 1, 1, 1, 1, 0, 1,
+	  0, 1, 1, 0 },
+	/* Windows wholly in the padding (rows and columns), each path. */
+	{ "pairs window all padding", 1, 3, 3, 2, 3, 2, 2, 1, 1, 1, 1, 3, 0,
+	  3, 3, 1, 1, 0 },
+	{ "pairs strip all padding", 1, 2, 2, 16, 3, 3, 3, 1, 1, 1, 1, 3, 3,
+	  3, 3, 1, 0, 0 },
+	{ "octs all padding", 1, 3, 3, 1, 2, 3, 3, 1, 1, 1, 1, 4, 4, 4, 4, 1,
+	  0, 0 },
+	/* Too wide for the buffer either way: pixel_dense only. */
+	{ "3x3 c64 one pixel at a time", 1, 4, 5, 64, 6, 3, 3, 1, 1, 1, 1, 1,
+	  1, 1, 1, 1, 1, 0 },
 };
 
 static void
