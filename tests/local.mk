@@ -23,6 +23,7 @@ UNIT_TESTS = \
 	tests/unit/test_transforms \
 	tests/unit/test_verify \
 	tests/unit/test_tmrt_ops \
+	tests/unit/test_tmrt_ops_nobuf \
 	tests/unit/test_xor
 
 # ONNX's backend node tests through the onnx frontend's importer and the
@@ -101,6 +102,16 @@ tests_unit_test_tmrt_ops_SOURCES = tests/unit/test_tmrt_ops.c tests/unit/runner.
 tests_unit_test_tmrt_ops_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_unit_test_tmrt_ops_LDADD = runtime/libtmrt.la $(TEST_LDADD)
 
+# The same kernel tests against libtmrt built with -DTMRT_CONV_COL=0
+# (no window buffer on the stack: every convolution on its one-pixel
+# path), linked into the program so that its kernels are the ones run.
+tests_libtmrt_nobuf_la_SOURCES = $(runtime_libtmrt_la_SOURCES)
+tests_libtmrt_nobuf_la_CPPFLAGS = $(AM_CPPFLAGS) -DTMRT_CONV_COL=0
+tests_libtmrt_nobuf_la_CFLAGS = $(runtime_libtmrt_la_CFLAGS)
+tests_unit_test_tmrt_ops_nobuf_SOURCES = $(tests_unit_test_tmrt_ops_SOURCES)
+tests_unit_test_tmrt_ops_nobuf_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_unit_test_tmrt_ops_nobuf_LDADD = tests/libtmrt_nobuf.la $(TEST_LDADD)
+
 # -export-dynamic: the plugins it loads must log through this binary's
 # copy of the core (whose handler the test sets), not libtmpipe.so's.
 tests_unit_test_transforms_SOURCES = tests/unit/test_transforms.c tests/unit/runner.c tests/unit/runner.h
@@ -135,7 +146,8 @@ check_LTLIBRARIES = \
 	tests/plugins/name_mismatch.la \
 	tests/plugins/wrong_kind.la \
 	tests/plugins/twin.la \
-	tests/plugins/late_shift.la
+	tests/plugins/late_shift.la \
+	tests/libtmrt_nobuf.la
 tests_plugins_bad_abi_la_SOURCES = tests/plugins/bad_abi.c
 tests_plugins_bad_abi_la_LDFLAGS = $(FIXTURE_LDFLAGS)
 tests_plugins_bad_abi_la_LIBADD = core/libtmpipe.la

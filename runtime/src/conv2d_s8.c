@@ -85,9 +85,21 @@ pixel_dense(const tmrt_conv_params *p, const int8_t *img, int32_t ih0,
  * buffer on the stack. Its size is bounded: the runtime takes no
  * scratch memory and targets may have a stack of a few KiB, so
  * TMRT_CONV_COL int16 (512 bytes) at most; windows that do not fit take
- * pixel_dense, one pixel at a time. */
+ * pixel_dense, one pixel at a time. The buffer and the vectorized loops
+ * over it make tmrt_conv2d_s8's deepest stack about 1.2 KiB with gcc
+ * -O2 (1.8 KiB with clang, whose unrolled loops spill more), against
+ * about 0.3 KiB for pixel_dense alone: a target whose stack cannot take
+ * that builds libtmrt with -DTMRT_CONV_COL=0, which keeps every
+ * convolution on pixel_dense (the same results, bit for bit; slower).
+ * Any other value is a buffer of that many int16, at least 16. */
+#ifndef TMRT_CONV_COL
 #define TMRT_CONV_COL 256
+#endif
+#if TMRT_CONV_COL != 0 && TMRT_CONV_COL < 16
+#error "TMRT_CONV_COL: 0 (no window buffer) or at least 16"
+#endif
 
+#if TMRT_CONV_COL > 0
 /* Where the two windows are in the buffer: rows runs of len values,
  * pitch apart, from col (the left pixel) and col + off1 (the right);
  * pitch 0 when each window is one run (rows 1), in which case the
@@ -281,6 +293,8 @@ pixel_oct(const tmrt_conv_params *p, const int8_t *img, int32_t ih0,
 	}
 }
 
+#endif /* TMRT_CONV_COL > 0 */
+
 /* One output row oh of a convolution without groups or dilation: eight
  * pixels a pass for small windows, then pairs while two windows fit the
  * buffer, the rest (an odd pixel, or windows too large) one at a time. */
@@ -289,11 +303,12 @@ row_dense(const tmrt_conv_params *p, const int8_t *img, int32_t oh,
 	  int8_t *y)
 {
 	const int32_t ih0 = oh * p->stride_h - p->pad_top;
+	int32_t ow = 0;
+#if TMRT_CONV_COL > 0
 	/* The one window buffer of both paths (one, even where a compiler
 	 * inlines both into one frame). */
 	int16_t col[TMRT_CONV_COL];
 	conv_pair l;
-	int32_t ow = 0;
 
 	if (p->kernel_h * p->kernel_w * p->input.c <= TMRT_CONV_OCT_TAPS) {
 		for (; ow + TMRT_CONV_OCT <= p->output.w;
@@ -310,6 +325,7 @@ row_dense(const tmrt_conv_params *p, const int8_t *img, int32_t oh,
 			y += 2 * p->output.c;
 		}
 	}
+#endif
 	for (; ow < p->output.w; ow++) {
 		pixel_dense(p, img, ih0, ow * p->stride_w - p->pad_left, y);
 		y += p->output.c;
