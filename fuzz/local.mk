@@ -21,7 +21,8 @@ tests_fuzz_replay_SOURCES = fuzz/replay.c $(TM_FUZZ_COMMON) $(TM_FUZZ_HARNESSES)
 tests_fuzz_replay_CPPFLAGS = $(TM_FUZZ_CPPFLAGS)
 tests_fuzz_replay_LDADD = $(TM_FUZZ_LIBS)
 
-EXTRA_DIST += fuzz/README.md fuzz/corpus fuzz/regressions fuzz/dict
+EXTRA_DIST += fuzz/README.md fuzz/corpus fuzz/regressions fuzz/dict \
+	fuzz/gen/onnx_seeds.py
 
 # configure --enable-fuzz: one libFuzzer binary a parser, and make fuzz.
 if ENABLE_FUZZ
