@@ -77,8 +77,15 @@ tm_fuzz_npy(const uint8_t *data, size_t size)
 	tm_error_clear(&err);
 	st = tm_npy_load(path, &a, &err);
 	bad = tm_fuzz_check_err("tm_npy_load", st, &err, path);
-	if (!st)
+	if (!st) {
 		tm_npy_fini(&a);
+	} else if (a.data || a.numel || a.ndim) {
+		/* "On failure a holds nothing." */
+		fprintf(stderr, "fuzz: %s: a failed load left an array\n",
+			path);
+		tm_npy_fini(&a);
+		bad = 1;
+	}
 	return bad | stream(path);
 }
 
