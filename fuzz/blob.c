@@ -101,9 +101,10 @@ load(const uint8_t *b, size_t size, int crc_fixed)
 
 	st_ram = tmrt_blob_ram_size(b, size, &ram_size);
 	if (st_ram != TMRT_OK && ram_size != 0) {
-		fprintf(stderr, "fuzz: tmrt_blob_ram_size failed (%s) but "
-			"reports %zu bytes\n", tmrt_status_str(st_ram),
-			ram_size);
+		fprintf(stderr,
+			"fuzz: tmrt_blob_ram_size failed (%s) but "
+			"reports %zu bytes\n",
+			tmrt_status_str(st_ram), ram_size);
 		return 1;
 	}
 	if (ram_size > CAP)
@@ -113,14 +114,17 @@ load(const uint8_t *b, size_t size, int crc_fixed)
 		return 1;
 	st = tmrt_blob_load(b, size, ram, ram_size, &m);
 	if (st != TMRT_OK && m != NULL) {
-		fprintf(stderr, "fuzz: tmrt_blob_load failed (%s) but set "
-			"the model\n", tmrt_status_str(st));
+		fprintf(stderr,
+			"fuzz: tmrt_blob_load failed (%s) but set "
+			"the model\n",
+			tmrt_status_str(st));
 		bad = 1;
 	} else if (crc_fixed && st_ram != TMRT_OK && st != st_ram) {
 		/* Behind a good CRC both see the same structure. */
-		fprintf(stderr, "fuzz: tmrt_blob_ram_size says %s, "
-			"tmrt_blob_load %s\n", tmrt_status_str(st_ram),
-			tmrt_status_str(st));
+		fprintf(stderr,
+			"fuzz: tmrt_blob_ram_size says %s, "
+			"tmrt_blob_load %s\n",
+			tmrt_status_str(st_ram), tmrt_status_str(st));
 		bad = 1;
 	} else if (st == TMRT_OK) {
 		bad = run(m);
@@ -146,7 +150,7 @@ tm_fuzz_blob(const uint8_t *data, size_t size)
 	if (fs < CRC_START || fs > size)
 		fs = 0;
 	crc_ok = fs && tmrt_crc32(0, b + CRC_START, fs - CRC_START) ==
-		       rd32(b + CRC_AT);
+			       rd32(b + CRC_AT);
 	bad = load(b, size, crc_ok);
 	if (fs && !crc_ok) {
 		wr32(b + CRC_AT, tmrt_crc32(0, b + CRC_START, fs - CRC_START));

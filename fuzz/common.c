@@ -87,8 +87,7 @@ tm_fuzz_check_err(const char *what, tm_status st, const tm_error *err,
 	tm_error_format(err, buf, sizeof buf);
 	if (err->code != st) {
 		fprintf(stderr, "fuzz: %s returned %s but err holds %s: %s\n",
-			what, tm_status_str(st), tm_status_str(err->code),
-			buf);
+			what, tm_status_str(st), tm_status_str(err->code), buf);
 		return 1;
 	}
 	if (!err->msg[0]) {

@@ -26,8 +26,10 @@ tm_fuzz_config(const uint8_t *data, size_t size)
 	/* "On error c is left as it was": the defaults. */
 	if (st && (c.plugin_paths.n || c.threads != 1 ||
 		   c.log_level != TM_LOG_INFO || c.files.n)) {
-		fprintf(stderr, "fuzz: %s: a failed load changed the "
-			"settings\n", path);
+		fprintf(stderr,
+			"fuzz: %s: a failed load changed the "
+			"settings\n",
+			path);
 		bad = 1;
 	}
 	tm_config_fini(&c);

@@ -28,8 +28,9 @@ stream(const char *path)
 	tm_error_clear(&err);
 	r = tm_npy_open(path, &err);
 	if (!r)
-		return tm_fuzz_check_err("tm_npy_open", err.code ? err.code
-					 : TM_ERR_INTERNAL, &err, path);
+		return tm_fuzz_check_err("tm_npy_open",
+					 err.code ? err.code : TM_ERR_INTERNAL,
+					 &err, path);
 	row = tm_npy_row_numel(r);
 	rows = tm_npy_rows(r);
 	if (rows && row <= MAX_ROW_FLOATS)
@@ -52,8 +53,7 @@ stream(const char *path)
 	/* A row past the end is refused, naming the file. */
 	st = tm_npy_seek_row(r, rows + 1, &err);
 	if (!st) {
-		fprintf(stderr, "fuzz: %s: seek past the end accepted\n",
-			path);
+		fprintf(stderr, "fuzz: %s: seek past the end accepted\n", path);
 		bad = 1;
 	} else {
 		bad |= tm_fuzz_check_err("tm_npy_seek_row", st, &err, path);

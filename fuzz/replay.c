@@ -24,11 +24,9 @@ static const struct target {
 	const char *name;
 	tm_fuzz_fn fn;
 } targets[] = {
-	{ "npy", tm_fuzz_npy },
-	{ "pipeline", tm_fuzz_pipeline },
-	{ "config", tm_fuzz_config },
-	{ "onnx", tm_fuzz_onnx },
-	{ "blob", tm_fuzz_blob },
+	{"npy", tm_fuzz_npy},	    {"pipeline", tm_fuzz_pipeline},
+	{"config", tm_fuzz_config}, {"onnx", tm_fuzz_onnx},
+	{"blob", tm_fuzz_blob},
 };
 
 #define N_TARGETS (sizeof targets / sizeof targets[0])
@@ -149,7 +147,8 @@ main(int argc, char **argv)
 			if (!strcmp(argv[1], targets[k].name))
 				break;
 		if (k == N_TARGETS || argc < 3) {
-			fprintf(stderr, "usage: %s [TARGET FILE...] (targets: "
+			fprintf(stderr,
+				"usage: %s [TARGET FILE...] (targets: "
 				"npy, pipeline, config, onnx, blob)\n",
 				argv[0]);
 			return 2;
