@@ -1430,6 +1430,30 @@ op_softmax(imp *im)
 	return TM_OK;
 }
 
+/* A new constant named after output 0. A graph names each value once
+ * (ONNX IR: node outputs are in SSA form): a name that is already a
+ * constant is refused, as the new constant would shadow the old one
+ * for every later lookup, the node's own inputs included (a Concat
+ * named like its input read back its own, longer result and copied it
+ * past its end). */
+static cst *
+out_cst(imp *im, const Onnx__TensorProto *tp)
+{
+	const char *name = out_name(im, 0);
+
+	if (!name) {
+		nerr(im, TM_ERR_INVALID, "output 0 is missing");
+		return NULL;
+	}
+	if (find_cst(im, name)) {
+		nerr(im, TM_ERR_INVALID,
+		     "output '%s' is already defined (a graph names each "
+		     "value once)", name);
+		return NULL;
+	}
+	return new_cst(im, name, tp);
+}
+
 static tm_status
 op_constant(imp *im)
 {
@@ -1440,11 +1464,11 @@ op_constant(imp *im)
 	if (st)
 		return st;
 	if ((a = attr(im, "value")) && a->t) {
-		c = new_cst(im, out_name(im, 0), a->t);
+		c = out_cst(im, a->t);
 		return c ? cst_get(im, c) : im->err->code;
 	}
 	/* Constant-12: value_float(s), value_int(s). */
-	c = new_cst(im, out_name(im, 0), NULL);
+	c = out_cst(im, NULL);
 	if (!c)
 		return im->err->code;
 	c->decoded = 1;
@@ -1519,7 +1543,7 @@ op_alias(imp *im)
 static cst *
 int_result(imp *im, size_t n, int ndim)
 {
-	cst *c = new_cst(im, out_name(im, 0), NULL);
+	cst *c = out_cst(im, NULL);
 
 	if (!c)
 		return NULL;

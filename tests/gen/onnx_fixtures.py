@@ -375,6 +375,18 @@ def bad_model():
                     N("Reshape", ["x", "s"], ["y"], name="rs")],
                    "bad_concat_const",
                    [const("v", np.ones(1024, np.int64))])
+    # A Concat of constants named like its input (found by fuzz-onnx):
+    # the result shadowed the input, whose values were then read from
+    # the longer result, past its end; and one with no output, whose
+    # name was strdup(NULL).
+    save_unchecked([N("Concat", ["v", "v"], ["v"], name="cat", axis=0),
+                    N("Reshape", ["x", "v"], ["y"], name="rs")],
+                   "bad_concat_self",
+                   [const("v", np.array([1, -1], np.int64))])
+    save_unchecked([N("Concat", ["v", "v"], [], name="cat", axis=0),
+                    N("Relu", ["x"], ["y"], name="relu")],
+                   "bad_concat_noout",
+                   [const("v", np.array([1, -1], np.int64))])
     # Two Add constants whose names differ only in their 300th character:
     # cut to the 300-byte buffer, the second add silently read the
     # first's values.

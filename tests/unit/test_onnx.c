@@ -676,6 +676,20 @@ test_concat_const_bound(void)
 		  "more than 1048576 values (shape arithmetic only)");
 }
 
+/* Found by fuzz-onnx (fuzz/regressions/onnx/): a Concat of constants
+ * whose output is named like its input read its own result back as the
+ * input and copied it past its end; one without an output crashed on
+ * its missing name. A graph names each value once. */
+static void
+test_concat_const_names(void)
+{
+	check_bad("bad_concat_self.onnx", TM_ERR_INVALID,
+		  "node 'cat' (Concat, opset 13): output 'v' is already "
+		  "defined (a graph names each value once)");
+	check_bad("bad_concat_noout.onnx", TM_ERR_INVALID,
+		  "node 'cat' (Concat, opset 13): output 0 is missing");
+}
+
 #if defined(__SANITIZE_ADDRESS__)
 #define UNDER_ASAN 1
 #elif defined(__has_feature)
@@ -793,6 +807,8 @@ main(void)
 		{ "Reshape shape overflow", test_reshape_overflow },
 		{ "long weight name, no leak", test_long_weight_name },
 		{ "Concat of constants bounded", test_concat_const_bound },
+		{ "Concat of constants: output names",
+		  test_concat_const_names },
 		{ "dims without data, nothing allocated", test_dims_without_data },
 		{ NULL, NULL }
 	};
